@@ -1,0 +1,315 @@
+"""The typed intermediate representation of a policy spec.
+
+Every node is a frozen pydantic model carrying the :class:`Span` it was parsed
+from. Nothing here imports lark: the parser (``specc.parser``) is the only module
+that sees the Lark tree, and everything after it works on these models.
+
+>>> from specc.ir import Ref, Not, And, Span
+>>> s = Span.unknown()
+>>> str(And(span=s, operands=(Ref(span=s, name="a"), Not(span=s, operand=Ref(span=s, name="b")))))
+'a and not b'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "DEFAULT_TIERS",
+    "And",
+    "Const",
+    "Constraint",
+    "Derived",
+    "Example",
+    "Expr",
+    "Extractor",
+    "FeatureKind",
+    "GraderSettings",
+    "Import",
+    "KeywordsExtractor",
+    "LengthExtractor",
+    "Message",
+    "Node",
+    "Not",
+    "Or",
+    "Proposition",
+    "Ref",
+    "RegexExtractor",
+    "ResponseType",
+    "RewardSettings",
+    "Span",
+    "Spec",
+    "TierDecl",
+    "TierRule",
+    "expr_names",
+    "strip_spans",
+]
+
+DEFAULT_TIERS: tuple[str, ...] = ("ideal", "less_good", "unacceptable")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Span(_Frozen):
+    """A region of a source file. Lines and columns are 1-based; offsets 0-based."""
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+    start: int = 0
+    end: int = 0
+
+    @classmethod
+    def unknown(cls, file: str = "<unknown>") -> Span:
+        return cls(file=file, line=1, col=1, end_line=1, end_col=1)
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class Node(_Frozen):
+    """Base of every IR node: it knows where it came from."""
+
+    span: Span
+
+
+# --------------------------------------------------------------------------- expressions
+
+
+class Ref(Node):
+    """A reference to a proposition or derived proposition by name."""
+
+    kind: Literal["ref"] = "ref"
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Const(Node):
+    kind: Literal["const"] = "const"
+    value: bool
+
+    def __str__(self) -> str:
+        return "true" if self.value else "false"
+
+
+class Not(Node):
+    kind: Literal["not"] = "not"
+    operand: Expr
+
+    def __str__(self) -> str:
+        inner = str(self.operand)
+        if isinstance(self.operand, (And, Or)):
+            inner = f"({inner})"
+        return f"not {inner}"
+
+
+class And(Node):
+    kind: Literal["and"] = "and"
+    operands: tuple[Expr, ...]
+
+    def __str__(self) -> str:
+        return " and ".join(f"({o})" if isinstance(o, Or) else str(o) for o in self.operands)
+
+
+class Or(Node):
+    kind: Literal["or"] = "or"
+    operands: tuple[Expr, ...]
+
+    def __str__(self) -> str:
+        return " or ".join(f"({o})" if isinstance(o, And) else str(o) for o in self.operands)
+
+
+Expr = Annotated[Union[Ref, Const, Not, And, Or], Field(discriminator="kind")]  # noqa: UP007
+
+
+def expr_names(expr: Expr) -> Iterator[Ref]:
+    """Yield every :class:`Ref` in ``expr``, left to right, duplicates included."""
+    if isinstance(expr, Ref):
+        yield expr
+    elif isinstance(expr, Not):
+        yield from expr_names(expr.operand)
+    elif isinstance(expr, (And, Or)):
+        for operand in expr.operands:
+            yield from expr_names(operand)
+
+
+# --------------------------------------------------------------------------- propositions
+
+
+class Message(Node):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Example(Node):
+    """A few-shot example: an optional conversation, the graded reply, the answer."""
+
+    answer: bool
+    conversation: tuple[Message, ...] = ()
+    completion: str
+    because: str | None = None
+
+
+class RegexExtractor(Node):
+    """``match regex "pattern"``: true when the pattern is found (``re.search``)."""
+
+    kind: Literal["regex"] = "regex"
+    pattern: str
+
+
+class KeywordsExtractor(Node):
+    """``match keywords ["a", "b"]``: true when any keyword occurs (case-insensitive,
+    on word boundaries)."""
+
+    kind: Literal["keywords"] = "keywords"
+    words: tuple[str, ...]
+
+
+class LengthExtractor(Node):
+    """``match length < 400 words``: compares the completion's length."""
+
+    kind: Literal["length"] = "length"
+    op: Literal["<", "<=", ">", ">=", "=="]
+    value: int
+    unit: Literal["chars", "words"]
+
+
+Extractor = Annotated[
+    Union[RegexExtractor, KeywordsExtractor, LengthExtractor],  # noqa: UP007
+    Field(discriminator="kind"),
+]
+
+
+class Proposition(Node):
+    """A yes/no statement about a completion, answered by a grader or an extractor."""
+
+    name: str
+    description: str | None = None
+    question: str | None = None
+    examples: tuple[Example, ...] = ()
+    extractor: Extractor | None = None
+    source: str | None = None  # the file it was imported from, None when local
+
+
+class Derived(Node):
+    """``derived name = expr``: a boolean combination of other propositions."""
+
+    name: str
+    expr: Expr
+    description: str | None = None
+    source: str | None = None
+
+
+# --------------------------------------------------------------------------- tiers, types
+
+
+class TierDecl(Node):
+    """A tier in the global order (best first) with an optional fitting margin."""
+
+    name: str
+    margin: float | None = None
+
+
+class TierRule(Node):
+    """``tier when expr`` inside a response type; ``when`` is None for ``otherwise``."""
+
+    tier: str
+    when: Expr | None
+
+
+FeatureKind = Literal["propositions", "derived", "classes"]
+
+
+class RewardSettings(Node):
+    """Fitting settings. Every field is optional so that a response type's block can
+    override only what it names; :meth:`merged` layers one block over another."""
+
+    features: tuple[FeatureKind, ...] | None = None
+    extra: tuple[Ref, ...] | None = None
+    margin: float | None = None
+    weight_decay: float | None = None
+    steps: int | None = None
+    lr: float | None = None
+    optimizer: Literal["adamw", "lbfgs"] | None = None
+    base_reward: bool | None = None
+
+    def merged(self, override: RewardSettings | None) -> RewardSettings:
+        if override is None:
+            return self
+        data = {
+            k: getattr(override, k) if getattr(override, k) is not None else getattr(self, k)
+            for k in type(self).model_fields
+            if k != "span"
+        }
+        return RewardSettings(span=override.span, **data)
+
+
+class ResponseType(Node):
+    """A class of prompt (hard refusal, comply, ...) with one rule per tier."""
+
+    name: str
+    display: str | None = None
+    rules: tuple[TierRule, ...]
+    reward: RewardSettings | None = None
+
+
+class Constraint(Node):
+    """A Safe-RLHF cost: the expected value of ``cost`` must stay at or under ``limit``."""
+
+    name: str
+    cost: Expr
+    limit: float
+    description: str | None = None
+    applies_to: tuple[Ref, ...] = ()  # response types; empty means all
+
+
+class GraderSettings(Node):
+    yes: tuple[str, ...] = ("yes",)
+    no: tuple[str, ...] = ("no",)
+    template: str | None = None  # inline Jinja2 template text
+    template_file: str | None = None  # path relative to the spec file
+    example_template: str | None = None  # Jinja2 for one few-shot example
+
+
+class Import(Node):
+    path: str
+
+
+class Spec(Node):
+    """A whole policy, imports resolved into ``propositions`` and ``derived``."""
+
+    name: str
+    version: str
+    imports: tuple[Import, ...] = ()
+    grader: GraderSettings | None = None
+    tiers: tuple[TierDecl, ...] = ()
+    reward: RewardSettings | None = None
+    propositions: tuple[Proposition, ...] = ()
+    derived: tuple[Derived, ...] = ()
+    response_types: tuple[ResponseType, ...] = ()
+    constraints: tuple[Constraint, ...] = ()
+
+    def tier_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tiers) if self.tiers else DEFAULT_TIERS
+
+
+def strip_spans(data: Any) -> Any:
+    """Remove every ``span`` key from a ``model_dump()`` result (for comparisons)."""
+    if isinstance(data, dict):
+        return {k: strip_spans(v) for k, v in data.items() if k != "span"}
+    if isinstance(data, (list, tuple)):
+        return [strip_spans(v) for v in data]
+    return data
+
+
+for _model in (Not, And, Or):
+    _model.model_rebuild()
