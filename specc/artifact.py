@@ -28,7 +28,7 @@ COMPLETION_SLOT = "{{completion}}"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class GraderEntry(_Model):
@@ -88,7 +88,7 @@ class ConstraintEntry(_Model):
 
 
 class Manifest(_Model):
-    format: Literal["specc.artifact/1"] = FORMAT
+    format: Literal["specc.artifact/1"] = "specc.artifact/1"
     name: str
     version: str
     specc_version: str

@@ -59,6 +59,7 @@ CODES: dict[str, str] = {
     "W003": "imported name shadowed",
     "W004": "proposition without few-shot examples",
     "W005": "tier declared but unused by every response type",
+    "W006": "item in an imported file is ignored",
 }
 
 

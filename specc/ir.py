@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "DEFAULT_TIERS",
     "And",
+    "Comment",
     "Const",
     "Constraint",
     "Derived",
@@ -29,21 +30,25 @@ __all__ = [
     "FeatureKind",
     "GraderSettings",
     "Import",
+    "Item",
     "KeywordsExtractor",
     "LengthExtractor",
     "Message",
     "Node",
     "Not",
     "Or",
+    "PolicyHeader",
     "Proposition",
     "Ref",
     "RegexExtractor",
     "ResponseType",
     "RewardSettings",
+    "SourceFile",
     "Span",
     "Spec",
     "TierDecl",
     "TierRule",
+    "TiersBlock",
     "expr_names",
     "strip_spans",
 ]
@@ -52,7 +57,10 @@ DEFAULT_TIERS: tuple[str, ...] = ("ideal", "less_good", "unacceptable")
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Schemas are built on first validation, not at import: the parser creates nodes
+    # with ``model_construct`` (its grammar already guarantees the types), which keeps
+    # ``specc check`` start-up fast.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Span(_Frozen):
@@ -68,7 +76,7 @@ class Span(_Frozen):
 
     @classmethod
     def unknown(cls, file: str = "<unknown>") -> Span:
-        return cls(file=file, line=1, col=1, end_line=1, end_col=1)
+        return cls.model_construct(file=file, line=1, col=1, end_line=1, end_col=1, start=0, end=0)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
@@ -300,6 +308,45 @@ class Spec(Node):
 
     def tier_names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.tiers) if self.tiers else DEFAULT_TIERS
+
+
+class PolicyHeader(Node):
+    name: str
+    version: str
+
+
+class TiersBlock(Node):
+    tiers: tuple[TierDecl, ...]
+
+
+class Comment(Node):
+    """A ``#`` comment, kept so that the formatter can put it back."""
+
+    text: str
+
+
+Item = Union[  # noqa: UP007
+    PolicyHeader,
+    Import,
+    GraderSettings,
+    TiersBlock,
+    RewardSettings,
+    Proposition,
+    Derived,
+    ResponseType,
+    Constraint,
+]
+
+
+class SourceFile(Node):
+    """One parsed file, items in source order, before imports are resolved."""
+
+    items: tuple[Item, ...]
+    comments: tuple[Comment, ...] = ()
+
+    @property
+    def header(self) -> PolicyHeader | None:
+        return next((i for i in self.items if isinstance(i, PolicyHeader)), None)
 
 
 def strip_spans(data: Any) -> Any:

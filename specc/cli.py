@@ -1,0 +1,264 @@
+"""The ``specc`` command: a thin argparse front end over the library.
+
+Exit codes are named in :class:`Exit`. Each subcommand imports what it needs when it
+runs, so ``specc check`` never loads torch or transformers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from specc.errors import DataError, SpecccError, SpecError, UsageError
+
+
+class Exit(enum.IntEnum):
+    OK = 0
+    ERRORS = 1  # spec errors, data errors, a file that fmt --check would change
+    USAGE = 2  # bad arguments, unreadable files
+    INTERNAL = 70
+    INTERRUPTED = 130
+
+
+def _color(stream: TextIO) -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    return hasattr(stream, "isatty") and stream.isatty()
+
+
+def _print_diagnostics(report_diags: Sequence[Any], sources: dict[str, str], fmt: str) -> None:
+    from specc.errors import render_all, to_json
+
+    if fmt == "json":
+        print(to_json(report_diags))
+    else:
+        print(render_all(report_diags, sources, _color(sys.stderr)), file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from specc.checker import check_file
+
+    status = Exit.OK
+    all_diags = []
+    sources: dict[str, str] = {}
+    for path in args.files:
+        report = check_file(path)
+        all_diags.extend(report.diagnostics)
+        sources.update(report.load.sources)
+        errors = [d for d in report.diagnostics if d.severity == "error"]
+        if errors or (args.strict and report.diagnostics):
+            status = Exit.ERRORS
+        elif any(d.code in ("E004",) for d in report.diagnostics):
+            status = Exit.USAGE
+    if all_diags or args.format == "json":
+        _print_diagnostics(all_diags, sources, args.format)
+    if status == Exit.OK and args.format == "text":
+        names = ", ".join(args.files)
+        print(f"ok: {names}", file=sys.stderr)
+    return int(status)
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    from specc.formatter import format_file
+
+    status = Exit.OK
+    for path in args.files:
+        result = format_file(path, write=not args.check and not args.diff)
+        if result.diagnostics:
+            _print_diagnostics(result.diagnostics, result.sources, "text")
+            status = max(status, Exit.ERRORS)
+            continue
+        if result.changed:
+            if args.check:
+                print(f"would reformat {path}", file=sys.stderr)
+                status = max(status, Exit.ERRORS)
+            elif args.diff:
+                sys.stdout.write(result.diff())
+            else:
+                print(f"reformatted {path}", file=sys.stderr)
+    return int(status)
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from specc.compiler import compile_spec
+
+    manifest = compile_spec(args.spec, args.output)
+    print(
+        f"compiled {manifest.name} {manifest.version} -> {args.output} "
+        f"(spec_hash {manifest.spec_hash[:12]}, {len(manifest.propositions)} propositions, "
+        f"{len(manifest.response_types)} response types)",
+        file=sys.stderr,
+    )
+    return int(Exit.OK)
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from specc.grade.command import run_grade
+
+    summary = run_grade(
+        args.artifact,
+        args.data,
+        args.grader,
+        args.output,
+        limit=args.limit,
+        cache_path=args.cache,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+    )
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    return int(Exit.OK)
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from specc.pipeline import run_fit
+
+    return run_fit(args)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from specc.pipeline import run_build
+
+    return run_build(args)
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from specc.pipeline import run_explain
+
+    return run_explain(args)
+
+
+# --------------------------------------------------------------------------- parser
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"specc: error: {message}", file=sys.stderr)
+        raise SystemExit(int(Exit.USAGE))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from specc import __version__
+
+    p = _Parser(
+        prog="specc",
+        description="Compile rule-based reward policies (.rbr) into graders and rewards.",
+    )
+    p.add_argument("--version", action="version", version=f"specc {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    c = sub.add_parser("check", help="check specs and print diagnostics")
+    c.add_argument("files", nargs="+", metavar="SPEC")
+    c.add_argument("--format", choices=("text", "json"), default="text")
+    c.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    c.set_defaults(func=cmd_check)
+
+    f = sub.add_parser("fmt", help="rewrite specs in the canonical layout")
+    f.add_argument("files", nargs="+", metavar="SPEC")
+    g = f.add_mutually_exclusive_group()
+    g.add_argument("--check", action="store_true", help="exit 1 if a file would change")
+    g.add_argument("--diff", action="store_true", help="print a diff instead of writing")
+    f.set_defaults(func=cmd_fmt)
+
+    k = sub.add_parser("compile", help="compile a spec into an artifact directory")
+    k.add_argument("spec", metavar="SPEC")
+    k.add_argument("-o", "--output", required=True, metavar="DIR")
+    k.set_defaults(func=cmd_compile)
+
+    gr = sub.add_parser("grade", help="grade conversations into features")
+    gr.add_argument("artifact", metavar="ARTIFACT")
+    gr.add_argument("data", metavar="DATA.jsonl")
+    gr.add_argument(
+        "--grader",
+        required=True,
+        help="hf:PATH | openai:URL#MODEL | labels | rules",
+    )
+    gr.add_argument("-o", "--output", required=True, metavar="FEATURES.jsonl")
+    gr.add_argument("--limit", type=int, default=None, help="grade only the first N rows")
+    gr.add_argument("--cache", default=None, help="grading cache (default: next to the output)")
+    gr.add_argument("--batch-size", type=int, default=16)
+    gr.add_argument("--quiet", action="store_true", help="no progress bar")
+    gr.add_argument("--json", action="store_true", help="print the summary as JSON")
+    gr.set_defaults(func=cmd_grade)
+
+    ft = sub.add_parser("fit", help="fit the reward weights on graded features")
+    ft.add_argument("artifact", metavar="ARTIFACT")
+    ft.add_argument("features", metavar="FEATURES.jsonl")
+    ft.add_argument("--optimizer", choices=("adamw", "lbfgs"), default=None)
+    ft.add_argument("--valid-fraction", type=float, default=0.2)
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--report", default=None, metavar="DIR", help="where report.json/png go")
+    ft.set_defaults(func=cmd_fit)
+
+    b = sub.add_parser("build", help="check, compile, grade, fit and report in one go")
+    b.add_argument("spec", metavar="SPEC")
+    b.add_argument("--data", required=True, metavar="DATA.jsonl")
+    b.add_argument("-o", "--output", required=True, metavar="DIR")
+    b.add_argument("--grader", default="labels", help="as for `specc grade` (default: labels)")
+    b.add_argument("--optimizer", choices=("adamw", "lbfgs"), default=None)
+    b.add_argument("--valid-fraction", type=float, default=0.2)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--quiet", action="store_true")
+    b.set_defaults(func=cmd_build)
+
+    e = sub.add_parser("explain", help="break one row's reward into contributions")
+    e.add_argument("artifact", metavar="ARTIFACT")
+    e.add_argument("row", metavar="ROW.json", help="a JSON file with one row, or - for stdin")
+    e.add_argument("--grader", default="labels")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_explain)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return int(Exit.USAGE)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except SpecError as exc:
+        sources = getattr(exc, "sources", {})
+        _print_diagnostics(exc.diagnostics, sources, "text")
+        return int(Exit.ERRORS)
+    except DataError as exc:
+        print(f"specc: error: {exc}", file=sys.stderr)
+        return int(Exit.ERRORS)
+    except UsageError as exc:
+        print(f"specc: error: {exc}", file=sys.stderr)
+        return int(Exit.USAGE)
+    except SpecccError as exc:
+        print(f"specc: error: {exc}", file=sys.stderr)
+        return int(Exit.ERRORS)
+    except KeyboardInterrupt:
+        print("specc: interrupted", file=sys.stderr)
+        return int(Exit.INTERRUPTED)
+    except BrokenPipeError:
+        return int(Exit.OK)
+    except Exception as exc:  # the last line of defence: no tracebacks for users
+        if args.debug:
+            raise
+        print(
+            f"specc: internal error: {type(exc).__name__}: {exc}\n"
+            "  = hint: this is a bug in specc; rerun with --debug and report the traceback",
+            file=sys.stderr,
+        )
+        return int(Exit.INTERNAL)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

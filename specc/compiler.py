@@ -1,0 +1,363 @@
+"""IR to artifact directory (``specc compile SPEC -o DIR``).
+
+The artifact is content-addressed and reproducible: ``ir.json`` is the canonical IR
+(spans stripped, keys sorted) and ``spec_hash`` is its sha256; every file is written
+with sorted keys and no timestamps, so two compiles of the same spec produce the
+same bytes on any machine and from any working directory.
+
+>>> manifest = compile_spec("policies/minimal.rbr", "out/minimal")   # doctest: +SKIP
+>>> manifest.spec_hash[:8]                                           # doctest: +SKIP
+'3f2a9c1e'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from specc import ir
+from specc.artifact import (
+    COMPLETION_SLOT,
+    CONVERSATION_SLOT,
+    ConstraintEntry,
+    DerivedEntry,
+    GraderEntry,
+    Manifest,
+    PropositionEntry,
+    ResponseTypeEntry,
+    RewardEntry,
+    TierEntry,
+)
+from specc.errors import Diagnostic, SpecError, UsageError
+
+__all__ = ["DEFAULT_REWARD", "canonical_ir", "compile_spec", "render_prompts"]
+
+DEFAULT_REWARD = {
+    "features": ("propositions", "classes"),
+    "margin": 1.0,
+    "weight_decay": 0.01,
+    "steps": 1000,
+    "lr": 0.01,
+    "optimizer": "adamw",
+    "base_reward": False,
+}
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def canonical_ir(spec: ir.Spec) -> bytes:
+    """The hashed form of a spec: no spans, sorted keys, compact."""
+    data = ir.strip_spans(spec.model_dump(mode="json"))
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+def _template_text(spec: ir.Spec) -> str:
+    from specc.prompts import DEFAULT_TEMPLATE
+
+    g = spec.grader
+    if g is None:
+        return DEFAULT_TEMPLATE
+    if g.template_file is not None:
+        path = Path(g.span.file).parent / g.template_file
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise SpecError(
+                [Diagnostic("E012", f"cannot read template {g.template_file}", g.span)]
+            ) from None
+    return g.template or DEFAULT_TEMPLATE
+
+
+def render_prompts(spec: ir.Spec) -> dict[str, str]:
+    """Render every LLM proposition's prompt, slots left as literal markers."""
+    from jinja2 import Environment, StrictUndefined, TemplateError
+
+    from specc.prompts import DEFAULT_EXAMPLE_TEMPLATE, render_conversation, slot_variables
+
+    env = Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
+    g = spec.grader or ir.GraderSettings(span=spec.span)
+    span = g.span
+    try:
+        template = env.from_string(_template_text(spec))
+        example_template = env.from_string(g.example_template or DEFAULT_EXAMPLE_TEMPLATE)
+    except TemplateError as exc:
+        raise SpecError([Diagnostic("E012", f"grader template: {exc}", span)]) from None
+    yes, no = g.yes[0], g.no[0]
+    out: dict[str, str] = {}
+    for p in spec.propositions:
+        if p.question is None:
+            continue
+        examples = []
+        try:
+            for i, ex in enumerate(p.examples, 1):
+                examples.append(
+                    example_template.render(
+                        index=i,
+                        conversation=render_conversation(
+                            {"role": m.role, "content": m.content} for m in ex.conversation
+                        ),
+                        completion=ex.completion,
+                        answer=yes if ex.answer else no,
+                        because=ex.because,
+                    ).rstrip("\n")
+                )
+            text = template.render(
+                name=p.name,
+                description=p.description,
+                question=p.question,
+                examples=examples,
+                yes=yes,
+                no=no,
+                **slot_variables(),
+            )
+        except TemplateError as exc:
+            raise SpecError(
+                [Diagnostic("E012", f"grader template for '{p.name}': {exc}", span)]
+            ) from None
+        conv, comp = text.count(CONVERSATION_SLOT), text.count(COMPLETION_SLOT)
+        if conv != 1 or comp != 1 or text.find(CONVERSATION_SLOT) > text.find(COMPLETION_SLOT):
+            raise SpecError(
+                [
+                    Diagnostic(
+                        "E012",
+                        f"the prompt for '{p.name}' must contain {{{{ conversation }}}} once "
+                        f"and then {{{{ completion }}}} once (found {conv} and {comp})",
+                        p.span,
+                        "the slot markers may not appear in questions or examples",
+                    )
+                ]
+            )
+        out[p.name] = text
+    return out
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def _reward(spec: ir.Spec, rt: ir.ResponseType) -> tuple[ir.RewardSettings, RewardEntry]:
+    base = ir.RewardSettings(span=spec.span, **DEFAULT_REWARD)  # type: ignore[arg-type]
+    merged = base.merged(spec.reward).merged(rt.reward)
+    entry = RewardEntry(
+        margin=float(merged.margin or 0.0),
+        weight_decay=float(merged.weight_decay or 0.0),
+        steps=int(merged.steps or 1),
+        lr=float(merged.lr or DEFAULT_REWARD["lr"]),  # type: ignore[arg-type]
+        optimizer=merged.optimizer or "adamw",
+        base_reward=bool(merged.base_reward),
+    )
+    return merged, entry
+
+
+def build_manifest(spec: ir.Spec, spec_hash: str, prompts: dict[str, str]) -> Manifest:
+    from specc import __version__
+    from specc.logic.runtime import compile_rules
+
+    rules = compile_rules(spec)
+    order = {p.name: i for i, p in enumerate(spec.propositions)}
+    derived_names = {d.name for d in spec.derived}
+    tier_order = spec.tier_names()
+    tier_margin = {t.name: t.margin for t in spec.tiers}
+
+    def support(root: str) -> list[str]:
+        return list(rules.support(root))
+
+    props = []
+    for p in spec.propositions:
+        if p.question is not None:
+            props.append(
+                PropositionEntry(
+                    name=p.name,
+                    kind="llm",
+                    description=p.description,
+                    prompt=f"prompts/{p.name}.txt",
+                    prompt_sha256=hashlib.sha256(prompts[p.name].encode()).hexdigest(),
+                )
+            )
+        else:
+            assert p.extractor is not None
+            props.append(
+                PropositionEntry(
+                    name=p.name,
+                    kind="rules",
+                    description=p.description,
+                    extractor=ir.strip_spans(p.extractor.model_dump(mode="json")),
+                )
+            )
+
+    constraints: list[ConstraintEntry] = []
+    for c in spec.constraints:
+        applies = tuple(r.name for r in c.applies_to) or tuple(
+            rt.name for rt in spec.response_types
+        )
+        constraints.append(
+            ConstraintEntry(
+                name=c.name,
+                description=c.description,
+                expr=str(c.cost),
+                limit=c.limit,
+                applies_to=applies,
+                propositions=tuple(support(f"cost:{c.name}")),
+            )
+        )
+
+    types = []
+    for rt in spec.response_types:
+        merged, reward = _reward(spec, rt)
+        tiers = sorted({r.tier for r in rt.rules}, key=tier_order.index)
+        rule_props: set[str] = set()
+        for tier in tiers:
+            rule_props.update(support(f"tier:{rt.name}:{tier}"))
+        extra_props: list[str] = []
+        extra_derived: list[str] = []
+        for ref in merged.extra or ():
+            if ref.name in derived_names:
+                extra_derived.append(ref.name)
+                rule_props.update(support(f"derived:{ref.name}"))
+            elif ref.name not in rule_props and ref.name not in extra_props:
+                extra_props.append(ref.name)
+        feature_props = sorted(rule_props, key=order.__getitem__) + extra_props
+        graded = set(feature_props)
+        for entry in constraints:
+            if rt.name in entry.applies_to:
+                graded.update(entry.propositions)
+        features = []
+        kinds = merged.features or ()
+        if "propositions" in kinds:
+            features += [f"prop:{n}" for n in feature_props]
+        if "derived" in kinds:
+            used = _derived_used(rt, spec) + [d for d in extra_derived]
+            features += [f"derived:{n}" for n in dict.fromkeys(used)]
+        if "classes" in kinds:
+            features += [f"class:{t}" for t in tiers]
+        types.append(
+            ResponseTypeEntry(
+                name=rt.name,
+                display=rt.display,
+                tiers=tuple(tiers),
+                tier_margins={t: _margin(tier_margin.get(t), reward.margin) for t in tiers},
+                rules={r.tier: ("otherwise" if r.when is None else str(r.when)) for r in rt.rules},
+                propositions=tuple(sorted(graded, key=order.__getitem__)),
+                features=tuple(features),
+                reward=reward,
+            )
+        )
+
+    g = spec.grader or ir.GraderSettings(span=spec.span)
+    return Manifest(
+        name=spec.name,
+        version=spec.version,
+        specc_version=__version__,
+        spec_hash=spec_hash,
+        grader=GraderEntry(yes=g.yes, no=g.no),
+        tiers=tuple(TierEntry(name=t, margin=tier_margin.get(t)) for t in tier_order),
+        propositions=tuple(props),
+        derived=tuple(
+            DerivedEntry(
+                name=d.name, expr=str(d.expr), propositions=tuple(support(f"derived:{d.name}"))
+            )
+            for d in spec.derived
+        ),
+        response_types=tuple(types),
+        constraints=tuple(constraints),
+    )
+
+
+def _margin(tier: float | None, default: float) -> float:
+    return default if tier is None else tier
+
+
+def _derived_used(rt: ir.ResponseType, spec: ir.Spec) -> list[str]:
+    """Derived propositions a response type's rules mention, transitively, in spec order."""
+    derived = {d.name: d for d in spec.derived}
+    found: set[str] = set()
+    stack = [r.name for rule in rt.rules if rule.when for r in ir.expr_names(rule.when)]
+    while stack:
+        name = stack.pop()
+        if name in derived and name not in found:
+            found.add(name)
+            stack.extend(r.name for r in ir.expr_names(derived[name].expr))
+    return [d.name for d in spec.derived if d.name in found]
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _write_tree(out: Path, files: dict[str, str]) -> None:
+    """Write files into ``out`` through a sibling temp dir and a rename, so that a
+    failed compile never leaves a half-written artifact. Fitted weights already in
+    ``out`` are carried over (their spec hash is checked when loaded)."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not (out / "manifest.json").exists() and any(out.iterdir()):
+        raise UsageError(
+            f"{out} exists and is not a specc artifact; choose an empty or new directory"
+        )
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for rel, text in sorted(files.items()):
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(text)
+        if out.exists():
+            for keep in ("weights.safetensors", "weights.json", "report.json", "report.png"):
+                if (out / keep).exists():
+                    shutil.copy2(out / keep, tmp / keep)
+            old = out.with_name(f".{out.name}.old")
+            if old.exists():
+                shutil.rmtree(old)
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def compile_loaded(spec: ir.Spec) -> tuple[Manifest, dict[str, str]]:
+    """Build every artifact file's text in memory."""
+    from specc.logic.runtime import compile_rules
+
+    canonical = canonical_ir(spec)
+    digest = hashlib.sha256(canonical)
+    if spec.grader is not None and spec.grader.template_file is not None:
+        # The template's text is part of the spec's meaning, not only its path.
+        digest.update(b"\0" + _template_text(spec).encode())
+    spec_hash = digest.hexdigest()
+    prompts = render_prompts(spec)
+    manifest = build_manifest(spec, spec_hash, prompts)
+    files = {
+        "manifest.json": _dumps(manifest.model_dump(mode="json")),
+        "ir.json": _dumps(json.loads(canonical)),
+        "rules.json": _dumps(compile_rules(spec).to_json()),
+    }
+    for name, text in prompts.items():
+        files[f"prompts/{name}.txt"] = text
+    return manifest, files
+
+
+def compile_spec(spec_path: str | Path, out_dir: str | Path) -> Manifest:
+    """Check a spec and write its artifact; raises SpecError if the spec has errors."""
+    from specc.checker import check_file
+
+    report = check_file(spec_path)
+    errors = [d for d in report.diagnostics if d.severity == "error"]
+    if errors or report.spec is None:
+        exc = SpecError(errors or report.diagnostics)
+        exc.sources = report.load.sources  # type: ignore[attr-defined]
+        raise exc
+    manifest, files = compile_loaded(report.spec)
+    _write_tree(Path(out_dir), files)
+    return manifest

@@ -1,0 +1,312 @@
+"""Files to one :class:`~specc.ir.Spec`: reading, imports, merging.
+
+An ``import "lib/x.rbr"`` brings that file's propositions and derived propositions
+into scope (paths are relative to the importing file). Cycles and missing files
+are diagnostics at the import statement; a file imported along two paths is read
+once.
+
+>>> result = load_spec("policies/minimal.rbr")    # doctest: +SKIP
+>>> result.spec.name, result.ok                   # doctest: +SKIP
+('minimal', True)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from specc import ir
+from specc.errors import Diagnostic, SpecError
+from specc.parser import MAX_SOURCE_BYTES, parse_source
+
+__all__ = ["LoadResult", "display_path", "load_spec", "parse_file", "read_source"]
+
+
+@dataclass
+class LoadResult:
+    """The merged spec (None when the root could not be parsed), every diagnostic
+    so far, and the text of every file read (for rendering carets)."""
+
+    spec: ir.Spec | None
+    diagnostics: list[Diagnostic]
+    sources: dict[str, str] = field(default_factory=dict)
+    files: dict[str, ir.SourceFile] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.spec is not None and not any(d.severity == "error" for d in self.diagnostics)
+
+
+def display_path(path: Path) -> str:
+    """A path as the user will recognise it: relative to the cwd when inside it."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+def read_source(
+    path: Path, shown: str, at: ir.Span | None = None
+) -> tuple[str | None, list[Diagnostic]]:
+    """Read a spec file as UTF-8 text, turning every failure into a diagnostic."""
+    where = at or ir.Span.unknown(shown)
+    try:
+        size = path.stat().st_size
+        if size > MAX_SOURCE_BYTES:
+            return None, [
+                Diagnostic(
+                    "E004",
+                    f"{shown} is {size / 1e6:.1f} MB; specc reads spec files up to "
+                    f"{MAX_SOURCE_BYTES // (1024 * 1024)} MB",
+                    where,
+                    "split the policy into files joined with `import`",
+                )
+            ]
+        data = path.read_bytes()
+    except FileNotFoundError:
+        code = "E005" if at is not None else "E004"
+        return None, [Diagnostic(code, f"file not found: {shown}", where, _nearby_hint(path))]
+    except IsADirectoryError:
+        return None, [Diagnostic("E004", f"{shown} is a directory, not a .rbr file", where)]
+    except OSError as exc:
+        return None, [Diagnostic("E004", f"cannot read {shown}: {exc.strerror}", where)]
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        span = ir.Span.model_construct(
+            file=shown, line=line, col=col, end_line=line, end_col=col + 1
+        )
+        return None, [
+            Diagnostic(
+                "E003",
+                f"{shown} is not UTF-8 text (byte 0x{data[exc.start]:02x})",
+                span,
+                "is this a text file? .rbr files are UTF-8 text",
+            )
+        ]
+    return text, []
+
+
+def _nearby_hint(path: Path) -> str | None:
+    parent = path.parent
+    if not parent.is_dir():
+        return f"the folder {display_path(parent)} does not exist"
+    import difflib
+
+    names = [p.name for p in parent.iterdir() if p.suffix == ".rbr"]
+    match = difflib.get_close_matches(path.name, names, n=1)
+    if match:
+        return f"did you mean '{match[0]}'?"
+    return "paths in `import` are relative to the importing file"
+
+
+class _Loader:
+    def __init__(self, root_dir: Path) -> None:
+        self.root_dir = root_dir
+        self.result = LoadResult(spec=None, diagnostics=[])
+        self.parsed: dict[Path, ir.SourceFile | None] = {}
+
+    def parse(self, path: Path, at: ir.Span | None) -> ir.SourceFile | None:
+        if path in self.parsed:
+            return self.parsed[path]
+        shown = display_path(path)
+        text, diags = read_source(path, shown, at)
+        self.result.diagnostics.extend(diags)
+        source: ir.SourceFile | None = None
+        if text is not None:
+            self.result.sources[shown] = text
+            parsed, diags = parse_source(text, shown)
+            self.result.diagnostics.extend(diags)
+            # A syntax error leaves an empty file; that is still "parsed".
+            source = parsed
+            self.result.files[shown] = parsed
+        self.parsed[path] = source
+        return source
+
+    def library(
+        self, path: Path, at: ir.Span, chain: tuple[Path, ...]
+    ) -> tuple[list[ir.Proposition], list[ir.Derived]]:
+        """The propositions and derived propositions a file exports, imports included."""
+        if path in chain:
+            cycle = " -> ".join(display_path(p) for p in (*chain[chain.index(path) :], path))
+            self.result.diagnostics.append(
+                Diagnostic("E006", f"import cycle: {cycle}", at, "remove one of these imports")
+            )
+            return [], []
+        source = self.parse(path, at)
+        if source is None:
+            return [], []
+        props: list[ir.Proposition] = []
+        derived: list[ir.Derived] = []
+        for item in source.items:
+            if isinstance(item, ir.Import):
+                sub_p, sub_d = self.library(
+                    (path.parent / item.path).resolve(), item.span, (*chain, path)
+                )
+                props.extend(sub_p)
+                derived.extend(sub_d)
+        # Stable across working directories: relative to the root spec's folder.
+        shown = Path(os.path.relpath(path, self.root_dir)).as_posix()
+        for item in source.items:
+            if isinstance(item, ir.Proposition):
+                props.append(item.model_copy(update={"source": shown}))
+            elif isinstance(item, ir.Derived):
+                derived.append(item.model_copy(update={"source": shown}))
+            elif len(chain) > 0 and not isinstance(item, (ir.Import, ir.PolicyHeader)):
+                kind = type(item).__name__
+                self.result.diagnostics.append(
+                    Diagnostic(
+                        "W006",
+                        f"{_ITEM_WORDS.get(kind, kind)} in an imported file is ignored",
+                        item.span,
+                        "imports bring in propositions and derived propositions only",
+                        severity="warning",
+                    )
+                )
+        return props, derived
+
+
+_ITEM_WORDS = {
+    "GraderSettings": "a grader block",
+    "TiersBlock": "a tiers block",
+    "RewardSettings": "a reward block",
+    "ResponseType": "a response type",
+    "Constraint": "a constraint",
+}
+
+
+def _merge(
+    root: ir.SourceFile,
+    imported_p: list[ir.Proposition],
+    imported_d: list[ir.Derived],
+    diagnostics: list[Diagnostic],
+) -> ir.Spec | None:
+    header = root.header
+    if header is None:
+        if root.items:
+            diagnostics.append(
+                Diagnostic(
+                    "E011",
+                    "this file has no policy header",
+                    root.items[0].span,
+                    'start the file with: policy "my-policy" version "1.0.0"',
+                )
+            )
+        elif not any(d.severity == "error" for d in diagnostics):
+            diagnostics.append(
+                Diagnostic(
+                    "E011",
+                    "the file is empty",
+                    root.span,
+                    'start the file with: policy "my-policy" version "1.0.0"',
+                )
+            )
+        return None
+
+    def single(kind: type[ir.Node], words: str) -> ir.Node | None:
+        found = [i for i in root.items if isinstance(i, kind)]
+        for extra in found[1:]:
+            diagnostics.append(
+                Diagnostic(
+                    "E102",
+                    f"a second {words}",
+                    extra.span,
+                    f"the first is at line {found[0].span.line}; merge them",
+                )
+            )
+        return found[0] if found else None
+
+    single(ir.PolicyHeader, "policy header")
+    grader = single(ir.GraderSettings, "grader block")
+    tiers = single(ir.TiersBlock, "tiers block")
+    reward = single(ir.RewardSettings, "reward block")
+
+    # Imported names first (deduplicated by origin), local definitions win.
+    local_p = [i for i in root.items if isinstance(i, ir.Proposition)]
+    local_d = [i for i in root.items if isinstance(i, ir.Derived)]
+    local: list[ir.Proposition | ir.Derived] = [*local_p, *local_d]
+    imported: list[ir.Proposition | ir.Derived] = [*imported_p, *imported_d]
+    local_names = {i.name for i in local}
+    seen: dict[str, ir.Proposition | ir.Derived] = {}
+    props: list[ir.Proposition] = []
+    derived: list[ir.Derived] = []
+    for item in imported:
+        if item.name in local_names:
+            continue
+        prior = seen.get(item.name)
+        if prior is not None:
+            if prior.span == item.span:
+                continue  # the same definition reached along two import paths
+            diagnostics.append(
+                Diagnostic(
+                    "E102",
+                    f"'{item.name}' is defined in both {prior.source} and {item.source}",
+                    item.span,
+                    "rename one of them",
+                )
+            )
+            continue
+        seen[item.name] = item
+        if isinstance(item, ir.Proposition):
+            props.append(item)
+        else:
+            derived.append(item)
+    for item in local:
+        prior = seen.get(item.name)
+        if prior is not None and prior.source is not None:
+            diagnostics.append(
+                Diagnostic(
+                    "W003",
+                    f"'{item.name}' shadows the definition imported from {prior.source}",
+                    item.span,
+                    "rename it, or drop the import if the local version is meant to replace it",
+                    severity="warning",
+                )
+            )
+    props.extend(local_p)
+    derived.extend(local_d)
+    return ir.Spec.model_construct(
+        span=header.span,
+        name=header.name,
+        version=header.version,
+        imports=tuple(i for i in root.items if isinstance(i, ir.Import)),
+        grader=grader,
+        tiers=tiers.tiers if isinstance(tiers, ir.TiersBlock) else (),
+        reward=reward,
+        propositions=tuple(props),
+        derived=tuple(derived),
+        response_types=tuple(i for i in root.items if isinstance(i, ir.ResponseType)),
+        constraints=tuple(i for i in root.items if isinstance(i, ir.Constraint)),
+    )
+
+
+def load_spec(path: str | Path) -> LoadResult:
+    """Read, parse and merge a root spec and everything it imports."""
+    root_path = Path(path).resolve()
+    loader = _Loader(root_path.parent)
+    root = loader.parse(root_path, None)
+    if root is None:
+        return loader.result
+    imported_p: list[ir.Proposition] = []
+    imported_d: list[ir.Derived] = []
+    for item in root.items:
+        if isinstance(item, ir.Import):
+            p, d = loader.library((root_path.parent / item.path).resolve(), item.span, (root_path,))
+            imported_p.extend(p)
+            imported_d.extend(d)
+    # Root-file definitions keep source=None; only imported ones carry a source.
+    spec = _merge(root, imported_p, imported_d, loader.result.diagnostics)
+    loader.result.spec = spec
+    return loader.result
+
+
+def parse_file(path: str | Path) -> ir.Spec:
+    """Load a spec or raise :class:`~specc.errors.SpecError` with every diagnostic."""
+    result = load_spec(path)
+    errors = [d for d in result.diagnostics if d.severity == "error"]
+    if result.spec is None or errors:
+        raise SpecError(errors or result.diagnostics)
+    return result.spec
