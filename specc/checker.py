@@ -324,10 +324,10 @@ def check_usage(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
                 Diagnostic(
                     "W002",
                     f"constraint '{c.name}' uses {', '.join(repr(m) for m in missing)}, "
-                    "which no response type in its scope grades",
+                    "which no rule or reward feature of its response types grades",
                     c.cost.span,
-                    "add the proposition to a rule or to `extra = [...]` of those response "
-                    "types; specc will grade constraint propositions, but they are not features",
+                    "specc grades it for the cost alone (an extra grader call per completion); "
+                    "list it in `extra = [...]` to also use it as a reward feature",
                     severity="warning",
                 )
             )

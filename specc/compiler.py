@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -48,8 +49,16 @@ DEFAULT_REWARD = {
 }
 
 
+_NUMBER_LIST = re.compile(r"\[\s+(-?[0-9.e+-]+(?:,\s+-?[0-9.e+-]+)*)\s+\]")
+
+
 def _dumps(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    """Indented, sorted JSON; lists of numbers (BDD nodes) stay on one line."""
+    text = json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False)
+    text = _NUMBER_LIST.sub(
+        lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text
+    )
+    return text + "\n"
 
 
 def canonical_ir(spec: ir.Spec) -> bytes:

@@ -144,7 +144,7 @@ def render(diag: Diagnostic, sources: dict[str, str], color: bool = False) -> st
     ]
     line = _source_line(sources, diag.span)
     if line is not None:
-        line = line.replace("\t", " ")
+        line = "".join(c if c.isprintable() else "\N{REPLACEMENT CHARACTER}" for c in line)
         if len(line) > 200:
             line = line[:200] + " ..."
         num = str(diag.span.line)

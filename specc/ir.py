@@ -133,7 +133,7 @@ class Or(Node):
     operands: tuple[Expr, ...]
 
     def __str__(self) -> str:
-        return " or ".join(f"({o})" if isinstance(o, And) else str(o) for o in self.operands)
+        return " or ".join(str(o) for o in self.operands)  # `and` binds tighter
 
 
 Expr = Annotated[Union[Ref, Const, Not, And, Or], Field(discriminator="kind")]  # noqa: UP007

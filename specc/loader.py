@@ -231,10 +231,12 @@ def _merge(
     imported: list[ir.Proposition | ir.Derived] = [*imported_p, *imported_d]
     local_names = {i.name for i in local}
     seen: dict[str, ir.Proposition | ir.Derived] = {}
+    shadowed: dict[str, ir.Proposition | ir.Derived] = {}
     props: list[ir.Proposition] = []
     derived: list[ir.Derived] = []
     for item in imported:
         if item.name in local_names:
+            shadowed.setdefault(item.name, item)
             continue
         prior = seen.get(item.name)
         if prior is not None:
@@ -255,8 +257,8 @@ def _merge(
         else:
             derived.append(item)
     for item in local:
-        prior = seen.get(item.name)
-        if prior is not None and prior.source is not None:
+        prior = shadowed.get(item.name)
+        if prior is not None:
             diagnostics.append(
                 Diagnostic(
                     "W003",
