@@ -245,9 +245,21 @@ def check_cycles(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
 
 
 def check_tier_logic(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
+    from specc.logic.bdd import BDDTooLarge
     from specc.logic.checks import check_response_types
 
-    return check_response_types(spec)
+    try:
+        return check_response_types(spec)
+    except BDDTooLarge as exc:
+        return [
+            Diagnostic(
+                "E205",
+                f"the tier rules are too large to analyse: {exc}",
+                spec.span,
+                "declare propositions that appear together in a rule next to each other, "
+                "or split large rules into derived propositions",
+            )
+        ]
 
 
 def _base_props(expr: ir.Expr, names: _Names, acc: set[str], visiting: set[str]) -> None:

@@ -53,6 +53,7 @@ CODES: dict[str, str] = {
     "E202": "tiers are not exhaustive",
     "E203": "tier can never hold",
     "E204": "'otherwise' must be the last rule",
+    "E205": "rules too large to analyse",
     # warnings
     "W001": "unused proposition",
     "W002": "constraint over propositions that no grader produces",

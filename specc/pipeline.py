@@ -1,0 +1,297 @@
+"""The commands that chain stages: ``specc fit``, ``specc build`` and ``specc explain``.
+
+``build`` is the main job: check -> compile -> grade -> fit -> report, leaving the
+artifact, the weights and the report picture in one directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from specc.artifact import Artifact, ResponseTypeEntry, load_artifact
+from specc.errors import DataError, UsageError
+
+if TYPE_CHECKING:
+    from specc.fit import FitResult
+    from specc.fit.metrics import Polarity
+    from specc.grade import FeatureRow
+
+__all__ = ["fit_artifact", "polarity", "run_build", "run_explain", "run_fit"]
+
+
+def _say(message: str, quiet: bool = False) -> None:
+    if not quiet:
+        print(message, file=sys.stderr)
+
+
+def polarity(artifact: Artifact, rt: ResponseTypeEntry) -> dict[str, Polarity | None]:
+    """Which way each feature must push the reward, read off the compiled rules.
+
+    Only what the rules force counts: a proposition is "bad" when its being true puts
+    the completion in the worst tier whatever else holds, "good" when the best tier
+    cannot hold without it. (With every other proposition at 1/2 every assignment has
+    weight, so the exact probabilities 1 and 0 are statements about all of them.) The
+    best tier's class probability is "good", the worst tier's "bad"."""
+    import numpy as np
+
+    rules = artifact.rules
+    out: dict[str, Polarity | None] = {}
+    props = set(rt.propositions)
+    for feature in rt.features:
+        kind, _, name = feature.partition(":")
+        if kind == "class":
+            out[feature] = (
+                "good" if name == rt.tiers[0] else "bad" if name == rt.tiers[-1] else None
+            )
+            continue
+        if kind != "prop" or name not in props:
+            out[feature] = None
+            continue
+        tiers = {}
+        for value in (0.0, 1.0):
+            probs = {p: np.array([0.5]) for p in rt.propositions}
+            probs[name] = np.array([value])
+            tiers[value] = rules.tier_probabilities(rt.name, probs, n=1)[0]
+        if tiers[1.0][-1] >= 1.0 - 1e-12:
+            out[feature] = "bad"
+        elif tiers[0.0][0] <= 1e-12:
+            out[feature] = "good"
+        else:
+            out[feature] = None
+    return out
+
+
+def _label_of(row: FeatureRow, rt: ResponseTypeEntry, where: str) -> str:
+    if row.completion_label is not None:
+        return row.completion_label
+    # Without a label, 0/1 propositions decide the tier through the rules.
+    certain = [t for t, p in row.classes.items() if p >= 1.0 - 1e-9]
+    if len(certain) == 1 and all(p <= 1e-9 or p >= 1 - 1e-9 for p in row.classes.values()):
+        return certain[0]
+    raise DataError(
+        f"row {row.id!r} has no completion_label and its propositions are not all 0/1",
+        where=where,
+        hint=f"label each completion with one of {', '.join(rt.tiers)}",
+    )
+
+
+def fit_artifact(
+    artifact: Artifact,
+    rows: Sequence[FeatureRow],
+    *,
+    source: str = "features",
+    optimizer: str | None = None,
+    valid_fraction: float = 0.2,
+    seed: int = 0,
+) -> tuple[list[FitResult], list[str]]:
+    """Fit every response type that has rows; returns the results and warnings."""
+    from specc.fit import FitSettings, fit_response_type
+
+    if not rows:
+        raise DataError("no rows to fit", where=source, hint="the features file is empty")
+    by_type: dict[str, list[tuple[int, FeatureRow]]] = defaultdict(list)
+    known = {rt.name for rt in artifact.manifest.response_types}
+    for i, row in enumerate(rows):
+        if row.response_type not in known:
+            try:
+                artifact.response_type(row.response_type)
+            except KeyError as exc:
+                raise DataError(
+                    str(exc.args[0]),
+                    where=f"{source}:{i + 1}",
+                    hint="the features were graded with another spec; regrade them",
+                ) from None
+        by_type[artifact.response_type(row.response_type).name].append((i, row))
+    warnings = [
+        f"response type '{rt.name}' has no rows: it is not fitted"
+        for rt in artifact.manifest.response_types
+        if rt.name not in by_type
+    ]
+    results = []
+    for rt in artifact.manifest.response_types:
+        items = by_type.get(rt.name)
+        if not items:
+            continue
+        import numpy as np
+
+        lines = [i + 1 for i, _ in items]
+
+        def locate(k: int, lines: list[int] = lines) -> str:
+            return f"{source}:{lines[k]}"
+
+        labels = [_label_of(row, rt, locate(k)) for k, (_, row) in enumerate(items)]
+        index = {t: r for r, t in enumerate(rt.tiers)}
+        for k, label in enumerate(labels):
+            if label not in index:
+                from specc.errors import did_you_mean
+
+                raise DataError(
+                    f"unknown tier {label!r} for response type '{rt.name}'",
+                    where=locate(k),
+                    hint=did_you_mean(label, rt.tiers) or f"its tiers are {', '.join(rt.tiers)}",
+                )
+        features = np.array([row.features for _, row in items], dtype=np.float64)
+        if features.shape[1:] != (len(rt.features),):
+            raise DataError(
+                f"rows of '{rt.name}' have {features.shape[1] if features.ndim == 2 else 0} "
+                f"features, the artifact's layout has {len(rt.features)}",
+                where=source,
+                hint="regrade the data with this artifact",
+            )
+        base = None
+        if rt.reward.base_reward:
+            missing = [k for k, (_, row) in enumerate(items) if row.base_reward is None]
+            if missing:
+                raise DataError(
+                    f"response type '{rt.name}' adds the base reward, but this row has none",
+                    where=locate(missing[0]),
+                    hint="add base_reward to every row, or set base_reward = false in the spec",
+                )
+            base = np.array([row.base_reward for _, row in items], dtype=np.float64)
+        settings = FitSettings(
+            optimizer=optimizer or rt.reward.optimizer,  # type: ignore[arg-type]
+            lr=rt.reward.lr,
+            steps=rt.reward.steps,
+            weight_decay=rt.reward.weight_decay,
+            margin=rt.reward.margin,
+            base_reward=rt.reward.base_reward,
+            valid_fraction=valid_fraction,
+        )
+        result = fit_response_type(
+            features,
+            [row.prompt_id for _, row in items],
+            [index[label] for label in labels],
+            tier_names=rt.tiers,
+            feature_names=rt.features,
+            tier_margins=[rt.tier_margins[t] for t in rt.tiers],
+            base_reward=base,
+            settings=settings,
+            seed=seed,
+            feature_polarity=polarity(artifact, rt),
+            response_type=rt.name,
+            locate=locate,
+        )
+        results.append(result)
+    if not results:
+        raise DataError("no response type has rows to fit", where=source)
+    return results, warnings
+
+
+def _fit_and_save(
+    artifact: Artifact,
+    features_path: Path,
+    report_dir: Path,
+    args: argparse.Namespace,
+    extra: Mapping[str, Any] | None = None,
+) -> list[FitResult]:
+    from specc.fit import summary_table, write_report
+    from specc.grade import read_features
+    from specc.weights import save_weights, weights_from_results
+
+    rows = read_features(features_path)
+    results, warnings = fit_artifact(
+        artifact,
+        rows,
+        source=str(features_path),
+        optimizer=args.optimizer,
+        valid_fraction=args.valid_fraction,
+        seed=args.seed,
+    )
+    save_weights(artifact.path, weights_from_results(artifact.spec_hash, results))
+    paths = write_report(results, report_dir, spec_hash=artifact.spec_hash, extra=extra)
+    quiet = getattr(args, "quiet", False)
+    for w in warnings:
+        _say(f"warning: {w}", quiet)
+    print(summary_table(results))
+    _say(
+        f"weights -> {artifact.path / 'weights.safetensors'}\nreport  -> {paths.json}"
+        + (f", {paths.png}" if paths.png else ""),
+        quiet,
+    )
+    return results
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    artifact = load_artifact(args.artifact)
+    features = Path(args.features)
+    if not features.exists():
+        raise UsageError(f"{features}: no such file; write it with `specc grade`")
+    report_dir = Path(args.report) if args.report else artifact.path
+    _fit_and_save(artifact, features, report_dir, args)
+    return 0
+
+
+def run_build(args: argparse.Namespace) -> int:
+    """check -> compile -> grade -> fit -> report."""
+    from specc.checker import check_file
+    from specc.compiler import compile_spec
+    from specc.errors import render_all
+    from specc.grade import run_grade
+
+    quiet = args.quiet
+    out = Path(args.output)
+    data = Path(args.data)
+    if not data.exists():
+        raise UsageError(f"{data}: no such file")
+    t0 = time.perf_counter()
+    report = check_file(args.spec)
+    if report.diagnostics:
+        _say(render_all(report.diagnostics, report.load.sources), quiet)
+    _say(f"[1/4] checked {args.spec}", quiet)
+    manifest = compile_spec(args.spec, out)
+    _say(
+        f"[2/4] compiled {manifest.name} {manifest.version} -> {out} "
+        f"(spec_hash {manifest.spec_hash[:12]})",
+        quiet,
+    )
+    features = out / "features.jsonl"
+    summary = run_grade(
+        out,
+        data,
+        args.grader,
+        features,
+        cache_path=out / "grade-cache.sqlite",
+        progress=not quiet,
+    )
+    _say(f"[3/4] graded {summary['rows']} rows with {args.grader} -> {features}", quiet)
+    _say("[4/4] fitting", quiet)
+    _fit_and_save(
+        load_artifact(out),
+        features,
+        out,
+        args,
+        extra={"data": str(data), "grader": args.grader},
+    )
+    _say(f"done in {time.perf_counter() - t0:.1f} s", quiet)
+    return 0
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    from specc.reward import load
+
+    try:
+        text = sys.stdin.read() if args.row == "-" else Path(args.row).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{args.row}: cannot read: {exc.strerror}") from None
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(
+            f"not valid JSON: {exc.msg}", where=f"{args.row}:{exc.lineno}:{exc.colno}"
+        ) from None
+    if not isinstance(row, dict):
+        raise DataError("expected one JSON object (a data row)", where=args.row)
+    reward = load(args.artifact, grader=args.grader)
+    explanation = reward.explain(row)
+    if args.json:
+        print(json.dumps(explanation.to_json(), indent=2))
+    else:
+        print(explanation.table())
+    return 0
