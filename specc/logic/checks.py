@@ -142,9 +142,9 @@ def _overlap(
     shown = _derived_values(bdd, [earlier, later], example, derived)
     if shown:
         notes.append(f"which makes {shown}")
-    text = _expr_text(earlier.when) if earlier.when is not None else None
+    text = _negated_text(earlier.when) if earlier.when is not None else None
     if text is not None:
-        hint = f"make them exclusive, e.g. add `and not {text}` to the '{later.tier}' rule"
+        hint = f"make them exclusive, e.g. add `and {text}` to the '{later.tier}' rule"
     else:
         hint = f"make the '{earlier.tier}' and '{later.tier}' rules exclude each other"
     return Diagnostic(
@@ -217,7 +217,15 @@ def referenced_names(expr: Expr) -> list[str]:
     return names
 
 
-def _expr_text(expr: Expr) -> str | None:
+def _negated_text(expr: Expr) -> str | None:
+    """``not (expr)`` for a hint, without a double negation."""
+    if isinstance(expr, Not):
+        return _expr_text(expr.operand, parenthesise=False)
+    inner = _expr_text(expr)
+    return None if inner is None else f"not {inner}"
+
+
+def _expr_text(expr: Expr, parenthesise: bool = True) -> str | None:
     """A short parenthesised rendering of ``expr`` for a hint, or None if too long."""
     try:
         text = str(expr)
@@ -225,6 +233,6 @@ def _expr_text(expr: Expr) -> str | None:
         return None
     if len(text) > _MAX_EXPR_TEXT:
         return None
-    if isinstance(expr, (And, Or)):
+    if parenthesise and isinstance(expr, (And, Or)):
         text = f"({text})"
     return text
