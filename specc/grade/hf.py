@@ -1,0 +1,423 @@
+"""The ``hf`` backend: a local transformers causal LM answers yes/no.
+
+P(yes) is read at the answer slot, the next token after the prompt:
+``sum(p[yes ids]) / (sum(p[yes ids]) + sum(p[no ids]))``, computed in float32 as
+``sigmoid(logsumexp(logits[yes]) - logsumexp(logits[no]))``.
+
+Every proposition prompt starts with the same static text (instructions and
+few-shot examples). The grader runs that prefix once, keeps its key/value cache and
+for each batch copies it to the batch and runs only the suffix tokens (right
+padding, positions continuing after the prefix). A row whose tokens do not start
+with the prefix's tokens (a BPE merge across the boundary) is run in full, so the
+result always equals plain one-prompt-at-a-time evaluation.
+
+>>> g = HFGrader.from_pretrained("models/grader", device="cpu")   # doctest: +SKIP
+>>> g.grade(["...Answer:"])                                       # doctest: +SKIP
+array([0.73])
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from specc.errors import UsageError
+from specc.grade.base import Answers, answer_forms
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+#: Files hashed in full for the model fingerprint (config and tokenizer).
+_SMALL_FILES = (
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "chat_template.jinja",
+    "chat_template.json",
+)
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+_SAMPLE_CHUNKS = 16
+_CHUNK = 1 << 16
+_DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+def resolve_model_path(name_or_path: str) -> Path:
+    """A local directory for ``name_or_path``: the path itself, or the snapshot of an
+    already-cached hub name. Never downloads."""
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise UsageError(f"{name_or_path}: not a model directory (expected a folder)")
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name_or_path, local_files_only=True))
+    except Exception:
+        raise UsageError(
+            f"model {name_or_path!r} is neither a local directory nor in the local "
+            "Hugging Face cache; specc never downloads weights: pass the path of a "
+            "model directory (config.json, weights, tokenizer)"
+        ) from None
+
+
+def fingerprint_model_dir(path: Path) -> str:
+    """A sha256 fingerprint of a model directory, cheap even for large weights.
+
+    Config and tokenizer files are hashed in full. Weight files contribute their name,
+    size and sampled content: the safetensors header (tensor names, shapes, offsets)
+    plus 16 chunks of 64 KiB at evenly spaced offsets and the last chunk. A changed
+    fine-tune changes every sampled chunk; a copied directory keeps its fingerprint."""
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        rel = file.relative_to(path).as_posix()
+        if rel.startswith(".") or "/." in rel:
+            continue
+        if file.name in _SMALL_FILES:
+            h.update(f"file:{rel}\n".encode())
+            h.update(file.read_bytes())
+        elif file.name.endswith(_WEIGHT_SUFFIXES):
+            size = file.stat().st_size
+            h.update(f"weights:{rel}:{size}\n".encode())
+            with file.open("rb") as f:
+                if file.name.endswith(".safetensors") and size >= 8:
+                    n = int.from_bytes(f.read(8), "little")
+                    h.update(f.read(min(n, size - 8)))
+                offsets = {size * i // _SAMPLE_CHUNKS for i in range(_SAMPLE_CHUNKS)}
+                offsets.add(max(0, size - _CHUNK))
+                for off in sorted(offsets):
+                    f.seek(off)
+                    h.update(f.read(_CHUNK))
+    return h.hexdigest()
+
+
+def answer_token_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:
+    """Token ids that count as answering one of ``words`` at the answer slot.
+
+    Each form of a word (:func:`~specc.grade.base.answer_forms`: as written, lower,
+    capitalised, upper; with and without a leading space) that the tokenizer encodes
+    as one token contributes that token. A word none of whose forms is a single token
+    contributes the first token of the word as written and of ``" " + word`` (a first
+    token that is only whitespace is skipped). Ids are deduplicated, in order."""
+    ids: list[int] = []
+    for word in words:
+        single = []
+        for form in answer_forms(word):
+            enc = tokenizer.encode(form, add_special_tokens=False)
+            if len(enc) == 1:
+                single.append(int(enc[0]))
+        if not single:
+            for form in (word, " " + word):
+                enc = tokenizer.encode(form, add_special_tokens=False)
+                if enc and tokenizer.decode([enc[0]]).strip():
+                    single.append(int(enc[0]))
+        if not single:
+            raise UsageError(f"the grader's tokenizer cannot encode the answer word {word!r}")
+        ids.extend(single)
+    return list(dict.fromkeys(ids))
+
+
+def _pick_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def _pick_dtype(dtype: str, device: str) -> torch.dtype:
+    import torch
+
+    if dtype not in _DTYPES:
+        raise UsageError(f"unknown dtype {dtype!r}; use one of {', '.join(_DTYPES)}")
+    if dtype == "auto":
+        if device.startswith("cuda") and torch.cuda.is_bf16_supported():
+            return torch.bfloat16
+        return torch.float32
+    result: torch.dtype = getattr(torch, dtype)
+    return result
+
+
+@dataclass
+class _Batch:
+    rows: list[int]  # indices into the prompt list
+    ids: list[list[int]]  # suffix tokens (cached mode) or full tokens
+
+
+class HFGrader:
+    """A local causal LM as a yes/no grader (see the module docstring).
+
+    ``batch_size`` bounds the rows per forward pass and ``max_batch_tokens`` the
+    padded suffix tokens per pass (whichever is hit first)."""
+
+    kind = "hf"
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        name: str,
+        fingerprint: str,
+        answers: Answers | None = None,
+        batch_size: int = 16,
+        max_batch_tokens: int = 8192,
+        use_prefix_cache: bool = True,
+    ):
+        import torch
+
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.fingerprint = fingerprint
+        self.answers = answers or Answers()
+        self.batch_size = max(1, batch_size)
+        self.max_batch_tokens = max(1, max_batch_tokens)
+        self.use_prefix_cache = use_prefix_cache
+        self.device = next(model.parameters()).device
+        self.dtype = next(model.parameters()).dtype
+        self._yes = answer_token_ids(tokenizer, self.answers.yes)
+        self._no = answer_token_ids(tokenizer, self.answers.no)
+        both = set(self._yes) & set(self._no)
+        if both:
+            shared = ", ".join(repr(tokenizer.decode([i])) for i in sorted(both))
+            raise UsageError(
+                f"the yes words {list(self.answers.yes)} and no words {list(self.answers.no)} "
+                f"share the first token(s) {shared}; choose answer words that start differently"
+            )
+        self._yes_t = torch.tensor(self._yes, device=self.device)
+        self._no_t = torch.tensor(self._no, device=self.device)
+        pad = tokenizer.pad_token_id
+        if pad is None:
+            pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+        self._pad = int(pad)
+        #: Counters for tests and the benchmark: forward passes and tokens forwarded.
+        self.forward_calls = 0
+        self.tokens_forwarded = 0
+        #: Rows run after the cached prefix, and rows run in full.
+        self.rows_cached = 0
+        self.rows_full = 0
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str,
+        *,
+        answers: Answers | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 16,
+        max_batch_tokens: int = 8192,
+    ) -> HFGrader:
+        """Load a model directory (or an already-cached hub name) without downloading."""
+        path = resolve_model_path(name_or_path)
+        dev = _pick_device(device)
+        torch_dtype = _pick_dtype(dtype, dev)
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            model: Any = AutoModelForCausalLM.from_pretrained(
+                path, local_files_only=True, dtype=torch_dtype
+            )
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{path}: cannot load a causal LM and tokenizer: {exc}") from None
+        model.to(dev)
+        model.eval()
+        name = Path(name_or_path).name if Path(name_or_path).is_dir() else name_or_path
+        return cls(
+            model,
+            tokenizer,
+            name=name,
+            fingerprint=fingerprint_model_dir(path),
+            answers=answers,
+            batch_size=batch_size,
+            max_batch_tokens=max_batch_tokens,
+        )
+
+    def with_answers(self, answers: Answers) -> HFGrader:
+        if answers == self.answers:
+            return self
+        return HFGrader(
+            self.model,
+            self.tokenizer,
+            name=self.name,
+            fingerprint=self.fingerprint,
+            answers=answers,
+            batch_size=self.batch_size,
+            max_batch_tokens=self.max_batch_tokens,
+            use_prefix_cache=self.use_prefix_cache,
+        )
+
+    @property
+    def source(self) -> str:
+        return f"hf:{self.name}"
+
+    @property
+    def identity(self) -> str:
+        dtype = str(self.dtype).removeprefix("torch.")
+        return json.dumps(
+            {"backend": "hf", "weights": self.fingerprint, "dtype": dtype, "slot": "next-token"},
+            sort_keys=True,
+        )
+
+    # ------------------------------------------------------------------ grading
+
+    def grade(self, prompts: Sequence[str], *, prefix: str | None = None) -> np.ndarray:
+        """P(yes) for each prompt (float64), equal to one-prompt-at-a-time evaluation."""
+        import numpy as np
+        import torch
+
+        out = np.empty(len(prompts), dtype=np.float64)
+        if not prompts:
+            return out
+        if prefix is None and len(prompts) > 1:
+            prefix = os.path.commonprefix(list(prompts))  # noqa: RUF071 (a string prefix)
+        with torch.inference_mode():
+            full_ids = self._tokenize(list(prompts), special=True)
+            prefix_ids = self._tokenize([prefix], special=True)[0] if prefix else []
+            k = self._shared_length(prefix_ids, full_ids) if self.use_prefix_cache else 0
+            prefix_ids = prefix_ids[:k]
+            cached: list[int] = []
+            plain: list[int] = []
+            for i, ids in enumerate(full_ids):
+                if k and len(ids) > k and ids[:k] == prefix_ids:
+                    cached.append(i)
+                else:
+                    plain.append(i)
+            if len(cached) == 1:  # nothing to share: run it in full
+                plain += cached
+                cached = []
+            self.rows_cached += len(cached)
+            self.rows_full += len(plain)
+            if cached:
+                cache = self._prefix_cache(prefix_ids)
+                for batch in self._batches(cached, [full_ids[i][k:] for i in cached]):
+                    out[batch.rows] = self._run(batch.ids, cache, k)
+            if plain:
+                for batch in self._batches(plain, [full_ids[i] for i in plain]):
+                    out[batch.rows] = self._run(batch.ids, None, 0)
+        return out
+
+    @staticmethod
+    def _shared_length(prefix_ids: list[int], full_ids: list[list[int]]) -> int:
+        """How many prefix tokens to cache.
+
+        The last prefix token can differ from the full prompt's (``" "`` then ``"the"``
+        merges into ``" the"``; a tokenizer may append EOS), so the candidates are
+        the whole tokenized prefix and it less its last 1-3 tokens; the one saving
+        the most tokens over the batch wins. Rows that still do not start with the
+        chosen tokens are run in full."""
+        best, best_saved = 0, 0
+        for k in range(len(prefix_ids), max(0, len(prefix_ids) - 4), -1):
+            head = prefix_ids[:k]
+            saved = k * sum(1 for ids in full_ids if len(ids) > k and ids[:k] == head)
+            if saved > best_saved:
+                best, best_saved = k, saved
+        return best
+
+    def _tokenize(self, texts: list[str], *, special: bool) -> list[list[int]]:
+        enc = self.tokenizer(texts, add_special_tokens=special)["input_ids"]
+        return [list(map(int, ids)) for ids in enc]
+
+    def _batches(self, rows: list[int], seqs: list[list[int]]) -> list[_Batch]:
+        """Rows sorted by length (less padding), cut by rows and by padded tokens."""
+        order = sorted(range(len(rows)), key=lambda j: len(seqs[j]))
+        batches: list[_Batch] = []
+        cur = _Batch([], [])
+        for j in order:
+            longest = max(len(seqs[j]), *(len(s) for s in cur.ids)) if cur.ids else len(seqs[j])
+            too_many = len(cur.ids) >= self.batch_size
+            too_long = (len(cur.ids) + 1) * longest > self.max_batch_tokens
+            if cur.ids and (too_many or too_long):
+                batches.append(cur)
+                cur = _Batch([], [])
+            cur.rows.append(rows[j])
+            cur.ids.append(seqs[j])
+        if cur.ids:
+            batches.append(cur)
+        return batches
+
+    def _prefix_cache(self, prefix_ids: list[int]) -> Any:
+        import torch
+
+        ids = torch.tensor([prefix_ids], device=self.device)
+        out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
+        self.forward_calls += 1
+        self.tokens_forwarded += len(prefix_ids)
+        return out.past_key_values
+
+    def _run(self, seqs: list[list[int]], prefix_cache: Any, k: int) -> np.ndarray:
+        """One forward pass over right-padded ``seqs`` after ``k`` cached tokens."""
+        import torch
+
+        n = len(seqs)
+        width = max(len(s) for s in seqs)
+        ids = torch.full((n, width), self._pad, dtype=torch.long)
+        mask = torch.zeros((n, k + width), dtype=torch.long)
+        mask[:, :k] = 1
+        for r, s in enumerate(seqs):
+            ids[r, : len(s)] = torch.tensor(s, dtype=torch.long)
+            mask[r, k : k + len(s)] = 1
+        positions = torch.arange(k, k + width, dtype=torch.long).unsqueeze(0).expand(n, width)
+        last = torch.tensor([len(s) - 1 for s in seqs], dtype=torch.long)
+        keep = torch.unique(last)  # sorted distinct positions whose logits are needed
+        kwargs: dict[str, Any] = {
+            "input_ids": ids.to(self.device),
+            "attention_mask": mask.to(self.device),
+            "position_ids": positions.to(self.device),
+            "logits_to_keep": keep.to(self.device),
+            "use_cache": prefix_cache is not None,
+        }
+        if prefix_cache is not None:
+            cache = copy.deepcopy(prefix_cache)
+            cache.batch_repeat_interleave(n)
+            kwargs["past_key_values"] = cache
+        logits = self.model(**kwargs).logits  # [n, len(keep), vocab]
+        self.forward_calls += 1
+        self.tokens_forwarded += sum(len(s) for s in seqs)
+        col = torch.searchsorted(keep, last).to(self.device)
+        rows = torch.arange(n, device=self.device)
+        final = logits[rows, col].float()  # [n, vocab]
+        diff = torch.logsumexp(final[:, self._yes_t], dim=-1) - torch.logsumexp(
+            final[:, self._no_t], dim=-1
+        )
+        result: np.ndarray = torch.sigmoid(diff).double().cpu().numpy()
+        return result
+
+
+def plain_p_yes(model: Any, tokenizer: Any, prompt: str, answers: Answers | None = None) -> float:
+    """Reference P(yes) of one prompt: one forward pass over the full prompt, batch 1,
+    full-vocabulary softmax. What the cached, batched path must reproduce."""
+    import torch
+
+    answers = answers or Answers()
+    yes = answer_token_ids(tokenizer, answers.yes)
+    no = answer_token_ids(tokenizer, answers.no)
+    with torch.inference_mode():
+        ids = tokenizer(prompt, return_tensors="pt")["input_ids"].to(
+            next(model.parameters()).device
+        )
+        probs = torch.softmax(model(input_ids=ids).logits[0, -1].float(), dim=-1)
+        y = float(probs[yes].sum())
+        n = float(probs[no].sum())
+    return y / (y + n)
