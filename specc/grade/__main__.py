@@ -1,0 +1,5 @@
+"""``python -m specc.grade ARTIFACT DATA --grader ... -o FEATURES``."""
+
+from specc.grade.command import main
+
+raise SystemExit(main())

@@ -1,0 +1,164 @@
+"""``specc grade``: rows in, feature rows out, with a progress bar and a summary.
+
+:func:`run_grade` is what the ``specc`` CLI calls; ``python -m specc.grade`` runs it
+on its own with the same options::
+
+    python -m specc.grade out/minimal data.jsonl --grader hf:models/grader -o features.jsonl
+
+Grades are committed to the sqlite cache batch by batch and the output is written
+atomically at the end, so a killed run loses nothing: run it again and it picks up
+the finished grades from the cache.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from specc.artifact import load_artifact
+from specc.errors import DataError, UsageError
+from specc.grade.base import Answers, LabelsGrader, RulesGrader
+from specc.grade.cache import GradeCache, default_cache_path
+from specc.grade.data import read_rows
+from specc.grade.features import GradeStats, check_rows, extract_features, write_features
+from specc.grade.graders import make_grader
+from specc.grade.progress import ProgressBar
+
+
+def run_grade(
+    artifact_dir: str | Path,
+    data_path: str | Path,
+    grader_spec: str,
+    out_path: str | Path,
+    limit: int | None = None,
+    cache_path: str | Path | None = None,
+    batch_size: int | None = None,
+    progress: bool = True,
+    *,
+    device: str = "auto",
+    dtype: str = "auto",
+    concurrency: int = 8,
+) -> dict[str, Any]:
+    """Grade ``data_path`` against the artifact and write ``out_path`` (JSONL).
+
+    ``cache_path`` defaults to :func:`~specc.grade.cache.default_cache_path` (next to
+    the output);
+    ``batch_size`` to the grader's own (16 rows for hf, 4 x concurrency for openai).
+    With ``progress`` a bar and a one-line summary go to stderr. Returns the summary:
+    ``rows``, ``llm_prompts``, ``cache_hits``, ``computed``, ``rules``, ``labels``,
+    ``seconds``, ``rows_per_s``, ``grader``, ``cache``, ``out``."""
+    t0 = time.monotonic()
+    if limit is not None and limit < 0:
+        raise UsageError(f"--limit must be 0 or more, not {limit}")
+    artifact = load_artifact(artifact_dir)
+    rows = read_rows(data_path, limit=limit)
+    check_rows(artifact, rows)  # bad rows fail before a model is loaded
+    g = artifact.manifest.grader
+    grader = make_grader(
+        grader_spec,
+        answers=Answers(yes=tuple(g.yes), no=tuple(g.no)),
+        device=device,
+        dtype=dtype,
+        batch_size=batch_size,
+        concurrency=concurrency,
+    )
+    llm = not isinstance(grader, (LabelsGrader, RulesGrader))
+    cache = GradeCache(cache_path or default_cache_path(out_path)) if llm else None
+    stats = GradeStats()
+    bar = ProgressBar() if progress else None
+    try:
+        feats = extract_features(artifact, rows, grader, cache=cache, progress=bar, stats=stats)
+    finally:
+        if cache is not None:
+            cache.close()
+        close = getattr(grader, "close", None)
+        if callable(close):
+            close()
+    write_features(out_path, feats)
+    seconds = time.monotonic() - t0
+    summary: dict[str, Any] = {
+        "rows": stats.rows,
+        "llm_prompts": stats.llm_prompts,
+        "cache_hits": stats.cache_hits,
+        "computed": stats.computed,
+        "rules": stats.rules,
+        "labels": stats.labels,
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(stats.rows / seconds, 2) if seconds > 0 else None,
+        "grader": grader.source,
+        "cache": str(cache.path) if cache is not None else None,
+        "out": str(out_path),
+    }
+    if progress:
+        print(format_summary(summary), file=sys.stderr, flush=True)
+    return summary
+
+
+def format_summary(s: dict[str, Any]) -> str:
+    """``graded 351 rows in 12.3s (28.5 rows/s): 2106 LLM grades (1800 cached, ...)``."""
+    parts = []
+    if s["llm_prompts"]:
+        parts.append(
+            f"{s['llm_prompts']} LLM grades ({s['cache_hits']} from the cache, "
+            f"{s['computed']} computed by {s['grader']})"
+        )
+    if s["labels"]:
+        parts.append(f"{s['labels']} from labels")
+    if s["rules"]:
+        parts.append(f"{s['rules']} by extractors")
+    rate = f", {s['rows_per_s']} rows/s" if s["rows_per_s"] is not None else ""
+    return (
+        f"graded {s['rows']} rows in {s['seconds']:.1f}s{rate}: "
+        + ("; ".join(parts) or "nothing to grade")
+        + f" -> {s['out']}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m specc.grade``: exit 0 on success, 1 for bad data, 2 for bad usage."""
+    ap = argparse.ArgumentParser(
+        prog="python -m specc.grade", description="Turn JSONL conversations into features."
+    )
+    ap.add_argument("artifact", help="artifact directory written by `specc compile`")
+    ap.add_argument("data", help="JSONL rows (prompt, completion, response_type, ...)")
+    ap.add_argument(
+        "--grader",
+        required=True,
+        help="hf:PATH | openai:URL#MODEL | openai-chat:URL#MODEL | labels | rules",
+    )
+    ap.add_argument("-o", "--output", required=True, help="features JSONL to write")
+    ap.add_argument("--limit", type=int, help="grade only the first N rows")
+    ap.add_argument(
+        "--cache", help="grade cache (default: OUTPUT.cache.sqlite, or $SPECC_GRADE_CACHE)"
+    )
+    ap.add_argument("--batch-size", type=int)
+    ap.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, mps (default auto)")
+    ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
+    ap.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight")
+    ap.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    args = ap.parse_args(argv)
+    try:
+        run_grade(
+            args.artifact,
+            args.data,
+            args.grader,
+            args.output,
+            limit=args.limit,
+            cache_path=args.cache,
+            batch_size=args.batch_size,
+            progress=not args.quiet,
+            device=args.device,
+            dtype=args.dtype,
+            concurrency=args.concurrency,
+        )
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
