@@ -104,9 +104,10 @@ def check_names(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
         rules_seen: dict[str, ir.TierRule] = {}
         for rule in rt.rules:
             if rule.tier not in names.tiers:
-                hint = did_you_mean(rule.tier, names.tiers) or (
+                close = did_you_mean(rule.tier, names.tiers)
+                hint = (f"{close} " if close else "") + (
                     f"the tiers are: {', '.join(names.tiers)}"
-                    + ("" if spec.tiers else " (declare others in a `tiers { }` block)")
+                    + ("" if spec.tiers else "; declare others in a `tiers { }` block")
                 )
                 out.append(Diagnostic("E104", f"unknown tier '{rule.tier}'", rule.span, hint))
             if rule.tier in rules_seen:
@@ -256,8 +257,8 @@ def check_tier_logic(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
                 "E205",
                 f"the tier rules are too large to analyse: {exc}",
                 spec.span,
-                "declare propositions that appear together in a rule next to each other, "
-                "or split large rules into derived propositions",
+                "the analysis orders propositions as they are declared: declare the ones "
+                "that appear together in a rule next to each other",
             )
         ]
 
@@ -326,6 +327,8 @@ def check_usage(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
             )
     graded = graded_propositions(spec)
     for c in spec.constraints:
+        if any(r.name not in graded for r in c.applies_to):
+            continue  # an unknown response type is already E105
         scope = [r.name for r in c.applies_to] or list(graded)
         produced = set().union(*(graded.get(t, set()) for t in scope)) if scope else set()
         needed: set[str] = set()
@@ -383,6 +386,7 @@ def check_grader(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
                 )
             )
             return out
+    out.extend(_trial_render(spec, g, text))
     for label, source in (("template", text), ("example_template", g.example_template)):
         if source is None:
             continue
@@ -410,6 +414,27 @@ def check_grader(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
                 )
             )
     return out
+
+
+def _trial_render(spec: ir.Spec, g: ir.GraderSettings, text: str | None) -> list[Diagnostic]:
+    """Render the prompts as the compiler will (undefined variables, slot placement)."""
+    from jinja2 import Environment, TemplateSyntaxError
+
+    for source in (text, g.example_template):
+        if source is None:
+            continue
+        try:
+            Environment().parse(source)
+        except TemplateSyntaxError:
+            return []  # reported below with its line
+    from specc.compiler import render_prompts
+    from specc.errors import SpecError
+
+    try:
+        render_prompts(spec)
+    except SpecError as exc:
+        return list(exc.diagnostics)
+    return []
 
 
 Pass = Callable[[ir.Spec, _Names], list[Diagnostic]]

@@ -56,10 +56,10 @@ def cmd_check(args: argparse.Namespace) -> int:
         all_diags.extend(report.diagnostics)
         sources.update(report.load.sources)
         errors = [d for d in report.diagnostics if d.severity == "error"]
-        if errors or (args.strict and report.diagnostics):
-            status = Exit.ERRORS
-        elif any(d.code in ("E004",) for d in report.diagnostics):
-            status = Exit.USAGE
+        if any(d.code == "E004" for d in errors):
+            status = Exit.USAGE  # the file itself could not be read
+        elif errors or (args.strict and report.diagnostics):
+            status = max(status, Exit.ERRORS)
     if all_diags or args.format == "json":
         _print_diagnostics(all_diags, sources, args.format)
     if status == Exit.OK and args.format == "text":

@@ -133,6 +133,9 @@ def render_prompts(spec: ir.Spec) -> dict[str, str]:
             raise SpecError(
                 [Diagnostic("E012", f"grader template for '{p.name}': {exc}", span)]
             ) from None
+        # The answer slot is the very end: a template file's final newline would
+        # otherwise come between "Answer:" and the graded answer token.
+        text = text.rstrip("\r\n")
         conv, comp = text.count(CONVERSATION_SLOT), text.count(COMPLETION_SLOT)
         if conv != 1 or comp != 1 or text.find(CONVERSATION_SLOT) > text.find(COMPLETION_SLOT):
             raise SpecError(
