@@ -148,17 +148,24 @@ def _flat(expr: ir.Expr) -> str:
     if isinstance(expr, ir.Const):
         return "true" if expr.value else "false"
     if isinstance(expr, ir.Not):
-        return "not " + _operand(expr.operand)
+        return "not " + _operand(expr.operand, expr)
     sep = " and " if isinstance(expr, ir.And) else " or "
     parts = []
     for operand in expr.operands:
-        parts.append(_operand(operand))
+        parts.append(_operand(operand, expr))
     return sep.join(parts)
 
 
-def _operand(expr: ir.Expr) -> str:
+def _needs_parens(operand: ir.Expr, parent: ir.Expr) -> bool:
+    """An ``or`` needs them inside ``and``/``not``/``or``; an ``and`` inside ``and``/``not``."""
+    if isinstance(operand, ir.Or):
+        return True
+    return isinstance(operand, ir.And) and not isinstance(parent, ir.Or)
+
+
+def _operand(expr: ir.Expr, parent: ir.Expr) -> str:
     text = _flat(expr)
-    return f"({text})" if isinstance(expr, (ir.And, ir.Or)) else text
+    return f"({text})" if _needs_parens(expr, parent) else text
 
 
 def format_expr(expr: ir.Expr, column: int = 0, indent: int = 0, suffix: str = "") -> list[str]:
@@ -185,13 +192,13 @@ def _expr_lines(expr: ir.Expr, column: int, indent: int, suffix: str) -> list[st
     if column + len(flat) + len(suffix) <= WIDTH:
         return [flat + suffix]
     if not isinstance(expr, (ir.And, ir.Or)):
-        return _operand_lines(expr, column, indent, suffix)
+        return _operand_lines(expr, None, column, indent, suffix)
     op = " and" if isinstance(expr, ir.And) else " or"
     lines: list[str] = []
     last = len(expr.operands) - 1
     for i, operand in enumerate(expr.operands):
         sub = _operand_lines(
-            operand, column if i == 0 else indent, indent, suffix if i == last else op
+            operand, expr, column if i == 0 else indent, indent, suffix if i == last else op
         )
         if i == 0:
             lines.extend(sub)
@@ -201,14 +208,24 @@ def _expr_lines(expr: ir.Expr, column: int, indent: int, suffix: str) -> list[st
     return lines
 
 
-def _operand_lines(expr: ir.Expr, column: int, indent: int, suffix: str) -> list[str]:
+def _operand_lines(
+    expr: ir.Expr, parent: ir.Expr | None, column: int, indent: int, suffix: str
+) -> list[str]:
+    """``expr`` as an operand of ``parent`` (None: at the top), parenthesised when the
+    precedence needs it, and also when it is an ``and`` inside an ``or`` that has to
+    be broken itself (so that the nesting shows)."""
     prefix = ""
     core = expr
     while isinstance(core, ir.Not):
         prefix += "not "
+        parent = core
         core = core.operand
+    flat = _flat(core)
     if not isinstance(core, (ir.And, ir.Or)):
-        return [prefix + _flat(core) + suffix]
+        return [prefix + flat + suffix]
+    fits = column + len(prefix) + len(flat) + len(suffix) <= WIDTH
+    if fits and parent is not None and not _needs_parens(core, parent):
+        return [prefix + flat + suffix]
     prefix += "("
     inner = _expr_lines(core, column + len(prefix), indent + _CONTINUATION, ")" + suffix)
     return [prefix + inner[0], *inner[1:]]
@@ -652,14 +669,15 @@ class _Layout:
     def emit(self) -> str:
         out: list[str] = []
         self.body(self.items, self.end_comments, "", out, top=True)
-        # Trailing comments on adjacent lines line up, two spaces after the longest code.
+        # Trailing comments on adjacent lines of the same indentation line up, two
+        # spaces after the longest of those lines.
         i = 0
         while i < len(out):
             if i not in self.trailing:
                 i += 1
                 continue
             j = i
-            while j + 1 in self.trailing:
+            while j + 1 in self.trailing and _indent(out[j + 1]) == _indent(out[i]):
                 j += 1
             column = max(len(out[k]) for k in range(i, j + 1)) + 2
             for k in range(i, j + 1):
@@ -717,6 +735,10 @@ class _Layout:
             out.extend(lines)
         if node.trailing is not None:
             self.trailing[len(out) - 1] = node.trailing.text
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
 
 
 def _extractor(x: ir.Extractor, indent: str) -> list[str]:
