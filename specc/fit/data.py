@@ -91,7 +91,7 @@ def arrays_from_rows(
             hint="grade some conversations of this type with `specc grade` first",
         )
     d = len(feature_names)
-    features = np.empty((len(rows), d), dtype=np.float64)
+    vectors: list[Any] = []
     base = np.empty(len(rows), dtype=np.float64) if base_reward else None
     codes: dict[str, int] = {}
     group = np.empty(len(rows), dtype=np.int64)
@@ -108,10 +108,7 @@ def arrays_from_rows(
                 where=where(i),
                 hint="the features were graded with another artifact; regrade with this one",
             )
-        try:
-            features[i] = [float(v) for v in values]
-        except (TypeError, ValueError):
-            raise DataError("features must be numbers", where=where(i)) from None
+        vectors.append(values)
         if base is not None:
             value = row.get("base_reward")
             if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -124,6 +121,16 @@ def arrays_from_rows(
             base[i] = float(value)
         group[i] = codes.setdefault(str(row["prompt_id"]), len(codes))
         labels.append(str(row["completion_label"]))
+    try:  # one conversion for all rows; on failure, find the row to blame
+        features = np.asarray(vectors, dtype=np.float64).reshape(len(rows), d)
+    except (TypeError, ValueError):
+        bad = next(
+            (i for i, vs in enumerate(vectors) if not all(isinstance(v, (int, float)) for v in vs)),
+            None,
+        )
+        raise DataError(
+            "features must be numbers", where=where(bad) if bad is not None else None
+        ) from None
     ranks = encode_tiers(labels, tier_names, locate=where, response_type=response_type)
     return FitArrays(features, group, ranks, base, tuple(codes))
 
