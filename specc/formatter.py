@@ -233,33 +233,41 @@ def _operand_lines(
 
 # --------------------------------------------------------------------------- tokens
 
-_TOKEN = re.compile(
-    r"(?P<ws>[ \t\f\r\n]+)"
-    r"|(?P<comment>#[^\n]*)"
-    r'|(?P<string>(?s:"""(?:[^"\\]|\\.|"(?!""))*""")|"(?!"")(?:[^"\\\n]|\\.)*")'
-    r"|(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<op><=|>=|==|[<>{}()\[\],=%])"
-    r"|(?P<other>.)",
-    re.S,
-)
-
 
 @dataclass(frozen=True)
 class _Tok:
-    kind: str  # comment | string | number | name | op | other
+    kind: str  # comment | string | number | name | op
     text: str
     start: int
     end: int
 
 
-def _tokenize(text: str) -> list[_Tok]:
-    """The tokens of text that already parsed (the same lexical rules as the grammar)."""
-    out = []
-    for m in _TOKEN.finditer(text):
-        kind = m.lastgroup or "other"
-        if kind != "ws":
-            out.append(_Tok(kind, m.group(0), m.start(), m.end()))
+def _kind(text: str) -> str:
+    if text[0] == '"':
+        return "string"
+    if text[0].isalpha() or text[0] == "_":
+        return "name"  # keywords included
+    if text[0].isdigit() or (text[0] in "+-." and len(text) > 1):
+        return "number"
+    return "op"
+
+
+def _tokenize(text: str, comments: Sequence[ir.Comment]) -> list[_Tok]:
+    """The tokens of text that parsed, as the grammar's contextual lexer split them,
+    with the comments in place.
+
+    The lexer's split depends on the parser state (``otherwisereward`` is read as
+    ``otherwise`` ``reward`` where a name cannot follow), so the tokens come from
+    the parser itself rather than from a second, context-free tokenizer.
+    """
+    from specc.parser import _parser  # the one cached Lark parser
+
+    out = [
+        _Tok(_kind(tok.value), tok.value, tok.start_pos or 0, tok.end_pos or 0)
+        for tok in _parser().parse_interactive(text).iter_parse()
+    ]
+    out.extend(_Tok("comment", c.text, c.span.start, c.span.end) for c in comments)
+    out.sort(key=lambda t: t.start)
     return out
 
 
@@ -321,13 +329,14 @@ class _Layout:
     def __init__(self, text: str, source: ir.SourceFile, file: str) -> None:
         self.text = text
         self.file = file
-        self.toks = _tokenize(text)
+        self.toks = _tokenize(text, source.comments)
         self.by_start = {t.start: i for i, t in enumerate(self.toks)}
         self.by_end = {t.end: i for i, t in enumerate(self.toks)}
         self.newlines = [m.start() for m in re.finditer("\n", text)]
         self.items = [self.item(item) for item in source.items]
         self.end_comments: list[ir.Comment] = []
         self.trailing: dict[int, str] = {}  # output line -> its trailing comment
+        self.starts: dict[int, list[int]] = {}  # id(children) -> their start offsets
         for comment in source.comments:
             self.place(comment, self.items, None)
 
@@ -351,7 +360,7 @@ class _Layout:
         entries (each starts at a depth-0 token for which ``is_start`` holds)."""
         first = self._index(self.by_start, span.start)
         close = self._index(self.by_end, span.end)
-        open_ = next(i for i in range(first, close) if self.toks[i].text == "{")
+        open_ = next(i for i in range(first, close) if self._is(i, "{"))
         ranges: list[tuple[int, int]] = []
         depth = 0
         begin = last = -1
@@ -396,10 +405,14 @@ class _Layout:
         return tok.text
 
     def next_is(self, i: int, text: str) -> bool:
-        for tok in self.toks[i + 1 :]:
+        for j in range(i + 1, len(self.toks)):
+            tok = self.toks[j]
             if tok.kind != "comment":
                 return tok.kind == "op" and tok.text == text
         return False
+
+    def _is(self, i: int, op: str) -> bool:
+        return self.toks[i].kind == "op" and self.toks[i].text == op
 
     def setting_start(self, i: int) -> bool:
         return self.toks[i].kind == "name" and self.next_is(i, "=")
@@ -579,8 +592,7 @@ class _Layout:
             return [prefix + lines[0], *lines[1:]]
 
         has_block = any(
-            t.text == "{"
-            for t in self.toks[self.by_start[d.span.start] : self.by_end[d.span.end] + 1]
+            self._is(i, "{") for i in range(self.by_start[d.span.start], self.by_end[d.span.end])
         )
         if not has_block:
             return _Node(d.span.start, d.span.end, "", head)
@@ -644,7 +656,9 @@ class _Layout:
     def place(self, comment: ir.Comment, children: list[_Node], block: _Block | None) -> None:
         """Give ``comment`` to the entry it is inside of, trails or precedes."""
         pos = comment.span.start
-        starts = [child.start for child in children]
+        starts = self.starts.get(id(children))
+        if starts is None:
+            starts = self.starts[id(children)] = [child.start for child in children]
         k = bisect.bisect_right(starts, pos) - 1  # the last child starting before pos
         if k >= 0 and pos < children[k].end:
             inner = children[k].block

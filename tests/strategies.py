@@ -44,8 +44,10 @@ KEYWORDS = frozenset(
 
 Draw = DrawFn
 
+#: Names. Those starting with yes/no/true/false are left out: the lexer splits them
+#: (a known grammar bug, see test_fuzz.py::test_names_that_start_with_a_keyword).
 names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True).filter(
-    lambda n: n not in KEYWORDS
+    lambda n: n not in KEYWORDS and not n.startswith(("yes", "no", "true", "false"))
 )
 
 _TRICKY = [

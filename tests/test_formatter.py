@@ -293,6 +293,22 @@ def test_crlf_input_gives_lf_output() -> None:
     assert assert_canonical(text) == 'policy "p" version "1"\n# c\nderived x = a\n'
 
 
+def test_keywords_the_lexer_splits_off_a_longer_word() -> None:
+    """The contextual lexer reads ``otherwisereward`` as ``otherwise reward`` where no
+    name may follow (see test_fuzz.py); fmt lays out what the parser read."""
+    text = (
+        "response_type r { bad otherwisereward { margin = 1 } ideal whenready }\n"
+        "reward { base_reward = nosteps = 5 }\n"
+        'proposition p { match length < 5 wordsquestion = "q" }\n'
+    )
+    assert assert_canonical(text) == (
+        "response_type r {\n  bad   otherwise\n  reward {\n    margin = 1.0\n  }\n"
+        "  ideal when ready\n}\n\n"
+        "reward {\n  base_reward = false\n  steps = 5\n}\n\n"
+        'proposition p {\n  match length < 5 words\n  question = "q"\n}\n'
+    )
+
+
 # --------------------------------------------------------------------------- refusals
 
 
