@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ from specc.fit.metrics import (
     sign_warnings,
     tier_stats,
 )
-from specc.fit.objective import HingeObjective
+from specc.fit.objective import HingeObjective, with_threads
 from specc.fit.optimize import minimise
 from specc.fit.pairs import split_layout
 from specc.fit.settings import FitSettings
@@ -198,7 +199,7 @@ def fit_response_type(
         layout.worse[:p_train],
         l2=settings.weight_decay if settings.optimizer == "lbfgs" else 0.0,
     )
-    opt = minimise(hinge, settings)
+    opt = with_threads(settings.threads, partial(minimise, hinge, x.shape[1], settings))
     del hinge  # frees the optimiser's pair buffers before the metrics
     t3 = time.perf_counter()
 

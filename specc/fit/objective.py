@@ -13,15 +13,13 @@ is float64 (see docs/fitting.md for why).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from specc.fit.pairs import make_pairs
-
-if TYPE_CHECKING:
-    import torch
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -59,6 +57,21 @@ def pairwise_hinge_loss(
     margins = np.asarray(tier_margins, dtype=np.float64)[rank[pairs.better]]
     slack = pair_slack(rewards, pairs.better, pairs.worse, margins)
     return float(np.maximum(slack, 0.0).sum() / len(pairs))
+
+
+T = TypeVar("T")
+
+
+def with_threads(threads: int, run: Callable[[], T]) -> T:
+    """Run ``run()`` with ``threads`` torch threads, restoring the count afterwards."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return run()
+    finally:
+        torch.set_num_threads(previous)
 
 
 class HingeObjective:
@@ -101,10 +114,12 @@ class HingeObjective:
         self._slack = torch.empty(self.n_pairs, dtype=f64)
         self._tmp = torch.empty(self.n_pairs, dtype=f64)
 
-    def __call__(self, w: torch.Tensor) -> tuple[float, torch.Tensor]:
+    def __call__(self, weights: FloatArray) -> tuple[float, FloatArray]:
+        """The objective and its gradient (float64 numpy) at ``weights``."""
         import torch
 
         self.evaluations += 1
+        w = torch.from_numpy(np.ascontiguousarray(weights, dtype=np.float64))
         rewards, slack, tmp, counts = self._rewards, self._slack, self._tmp, self._counts
         torch.mv(self._x, w, out=rewards)
         if self._offset is not None:
@@ -122,4 +137,5 @@ class HingeObjective:
         if self.l2:
             loss += 0.5 * self.l2 * float(w.dot(w))
             grad.add_(w, alpha=self.l2)
-        return loss, grad
+        out: FloatArray = grad.numpy()
+        return loss, out
