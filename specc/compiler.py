@@ -44,7 +44,7 @@ DEFAULT_REWARD = {
     "weight_decay": 0.01,
     "steps": 1000,
     "lr": 0.01,
-    "optimizer": "adamw",
+    "optimizer": "lbfgs",
     "base_reward": False,
 }
 
@@ -164,7 +164,7 @@ def _reward(spec: ir.Spec, rt: ir.ResponseType) -> tuple[ir.RewardSettings, Rewa
         weight_decay=float(merged.weight_decay or 0.0),
         steps=int(merged.steps or 1),
         lr=float(merged.lr or DEFAULT_REWARD["lr"]),  # type: ignore[arg-type]
-        optimizer=merged.optimizer or "adamw",
+        optimizer=merged.optimizer or "lbfgs",
         base_reward=bool(merged.base_reward),
     )
     return merged, entry
