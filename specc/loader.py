@@ -90,6 +90,21 @@ def read_source(
     return text, []
 
 
+def _import_path(base: Path, item: ir.Import) -> Path | Diagnostic:
+    """Resolve an import relative to its file, or say why it cannot be."""
+    try:
+        if "\0" in item.path or not item.path.strip():
+            raise ValueError("empty path or NUL character")
+        return (base / item.path).resolve()
+    except (OSError, ValueError, RuntimeError) as exc:
+        return Diagnostic(
+            "E005",
+            f"invalid import path {item.path!r} ({exc})",
+            item.span,
+            'write a path relative to this file, such as "lib/common.rbr"',
+        )
+
+
 def _nearby_hint(path: Path) -> str | None:
     parent = path.parent
     if not parent.is_dir():
@@ -143,9 +158,11 @@ class _Loader:
         derived: list[ir.Derived] = []
         for item in source.items:
             if isinstance(item, ir.Import):
-                sub_p, sub_d = self.library(
-                    (path.parent / item.path).resolve(), item.span, (*chain, path)
-                )
+                target = _import_path(path.parent, item)
+                if isinstance(target, Diagnostic):
+                    self.result.diagnostics.append(target)
+                    continue
+                sub_p, sub_d = self.library(target, item.span, (*chain, path))
                 props.extend(sub_p)
                 derived.extend(sub_d)
         # Stable across working directories: relative to the root spec's folder.
@@ -296,7 +313,11 @@ def load_spec(path: str | Path) -> LoadResult:
     imported_d: list[ir.Derived] = []
     for item in root.items:
         if isinstance(item, ir.Import):
-            p, d = loader.library((root_path.parent / item.path).resolve(), item.span, (root_path,))
+            target = _import_path(root_path.parent, item)
+            if isinstance(target, Diagnostic):
+                loader.result.diagnostics.append(target)
+                continue
+            p, d = loader.library(target, item.span, (root_path,))
             imported_p.extend(p)
             imported_d.extend(d)
     # Root-file definitions keep source=None; only imported ones carry a source.

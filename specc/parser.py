@@ -13,6 +13,7 @@ collected as diagnostics while the rest of the file still parses.
 from __future__ import annotations
 
 import bisect
+import math
 import re
 import textwrap
 from collections.abc import Callable
@@ -79,8 +80,12 @@ _TOKEN_WORDS = {
 def _literal_words() -> dict[str, str]:
     words = dict(_TOKEN_WORDS)
     for term in _parser().terminals:
-        if term.name not in words and term.pattern.type == "str":
+        if term.name in words:
+            continue
+        if term.pattern.type == "str":
             words[term.name] = f"'{term.pattern.value}'"
+        elif term.name.startswith("_") and not term.name.startswith("__"):
+            words[term.name] = f"'{term.name[1:].lower()}'"  # a keyword terminal
     return words
 
 
@@ -201,7 +206,11 @@ class _ToIR(Transformer[Token, Any]):
     def number(self, meta: Any, children: list[Token]) -> _Value:
         text = children[0].value
         value: float | int = float(text) if any(c in text for c in ".eE") else int(text)
-        return _Value("number", value, _span_meta(self.file, meta))
+        span = _span_meta(self.file, meta)
+        if not math.isfinite(value) or abs(value) > 1e15:
+            self._error("E009", f"the number {text} is too large", span, "use a value below 1e15")
+            return _Value("invalid", 0, span)  # reported once; later checks skip it
+        return _Value("number", value, span)
 
     @v_args(meta=True)
     def bool_value(self, meta: Any, children: list[Token]) -> _Value:
@@ -280,6 +289,8 @@ class _ToIR(Transformer[Token, Any]):
                 )
                 continue
             seen[name] = span
+            if value.kind == "invalid":
+                continue
             try:
                 out[name] = schema[name](value)
             except _BadValue as exc:
@@ -316,6 +327,8 @@ class _ToIR(Transformer[Token, Any]):
     @v_args(meta=True)
     def tier_decl(self, meta: Any, children: list[Any]) -> ir.TierDecl:
         margin = children[1]
+        if margin is not None and margin.kind == "invalid":
+            margin = None
         if margin is not None and margin.value < 0:
             self._error("E009", "a tier margin cannot be negative", margin.span)
         return ir.TierDecl.model_construct(
@@ -360,6 +373,8 @@ class _ToIR(Transformer[Token, Any]):
                     self._error("E102", "an example has one 'completion'", kspan)
                 completion = text
             elif key == "because":
+                if because is not None:
+                    self._error("E102", "an example has one 'because'", kspan)
                 because = text
             else:
                 hint = did_you_mean(key, _EXAMPLE_KEYS) or (
@@ -513,10 +528,15 @@ class _ToIR(Transformer[Token, Any]):
         limit: float | None = None
         settings = []
         for c in children[1:]:
-            if isinstance(c, tuple) and c[0] == "cost":
-                cost = c[1]
-            elif isinstance(c, tuple) and c[0] == "limit":
-                limit = c[1][0]
+            if isinstance(c, tuple) and c[0] in ("cost", "limit"):
+                if (cost if c[0] == "cost" else limit) is not None:
+                    where = c[1].span if c[0] == "cost" else c[1][1]
+                    self._error("E102", f"constraint '{name}' has a second {c[0]}", where)
+                    continue
+                if c[0] == "cost":
+                    cost = c[1]
+                else:
+                    limit = c[1][0]
             else:
                 settings.append(c)
         data = self._settings(f"constraint '{name}'", settings, _CONSTRAINT_SCHEMA)

@@ -269,21 +269,10 @@ def test_paths_that_are_not_files(workspace: Path) -> None:
 # --------------------------------------------------------------------------- known bugs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="loader bug: an import path with a NUL character raises ValueError "
-    "('embedded null byte') from Path.resolve in specc/loader.py, so check exits 70",
-)
 def test_import_path_with_a_nul_character(workspace: Path) -> None:
     exercise(_write(workspace, _HEADER + b'import "a\\0b.rbr"\n'))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="grammar bug: the priority-2 terminals BOOL and ANSWER match the start of a "
-    "longer name, so `true_story`, `falsehood` (expressions) and `[nothing]`, `[yes_man]` "
-    "(name lists) are split into a keyword and the rest of the name: E001",
-)
 @pytest.mark.parametrize(
     "text",
     [
@@ -297,11 +286,6 @@ def test_names_that_start_with_a_keyword(text: str) -> None:
     assert parse_source(text, "t.rbr")[1] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parser bug: a second `because` in an example, or a second `cost` / `limit` in a "
-    "constraint, silently replaces the first instead of giving E102",
-)
 @pytest.mark.parametrize(
     "text",
     [
@@ -314,11 +298,6 @@ def test_repeated_entries_are_reported(text: str) -> None:
     assert [d.code for d in parse_source(text, "t.rbr")[1]] == ["E102"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="parser bug: numbers that overflow to infinity (1e999) are accepted as margins, "
-    "lr and weight_decay, and reach manifest.json as `Infinity`, which is not JSON",
-)
 @pytest.mark.parametrize(
     "text",
     ["tiers { ideal margin 1e999 bad }", "reward { lr = 1e999 }", "reward { margin = 1e999 }"],
@@ -327,12 +306,6 @@ def test_infinite_numbers_are_rejected(text: str) -> None:
     assert [d.code for d in parse_source(text, "t.rbr")[1]] == ["E009"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="grammar bug: where no name can follow, the contextual lexer matches a keyword as "
-    "the prefix of a longer word, so `ideal whenready` reads as `ideal when ready` and "
-    "`bad otherwisereward {` as `bad otherwise` + a reward block instead of giving E001",
-)
 @pytest.mark.parametrize(
     "text",
     [
