@@ -10,6 +10,7 @@ both are saved with ``save_pretrained`` so that code under test loads them by pa
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -32,8 +33,9 @@ _CORPUS = [
 ]
 
 
-def train_tokenizer(vocab_size: int = 400) -> object:
-    """A byte-level BPE tokenizer (GPT-2 style) wrapped in PreTrainedTokenizerFast."""
+def train_tokenizer(vocab_size: int = 400, corpus: Iterable[str] = ()) -> object:
+    """A byte-level BPE tokenizer (GPT-2 style) wrapped in PreTrainedTokenizerFast,
+    trained on a small built-in corpus plus ``corpus``."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -46,8 +48,8 @@ def train_tokenizer(vocab_size: int = 400) -> object:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    corpus = _CORPUS * 20 + [form for w in ANSWER_WORDS for form in (w, " " + w)] * 200
-    tok.train_from_iterator(corpus, trainer=trainer)
+    texts = _CORPUS * 20 + [form for w in ANSWER_WORDS for form in (w, " " + w)] * 200
+    tok.train_from_iterator([*texts, *corpus], trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token="<|endoftext|>",
@@ -72,12 +74,15 @@ def build_tiny_model(
     seed: int = 0,
     vocab_size: int = 400,
     max_positions: int = 2048,
+    corpus: Iterable[str] = (),
 ) -> Path:
-    """Save a random causal LM and its tokenizer to ``path``; return ``path``."""
+    """Save a random causal LM and its tokenizer to ``path``; return ``path``.
+
+    ``corpus`` adds text to the tokenizer's training set (for realistic token counts)."""
     import torch
     from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig
 
-    tokenizer = train_tokenizer(vocab_size)
+    tokenizer = train_tokenizer(vocab_size, corpus)
     n_vocab = len(tokenizer)  # type: ignore[arg-type]
     if arch == "gpt2":
         config: object = GPT2Config(
@@ -95,7 +100,7 @@ def build_tiny_model(
             num_attention_heads=heads,
             num_key_value_heads=max(1, heads // 2),
             hidden_size=hidden,
-            intermediate_size=hidden * 2,
+            intermediate_size=hidden * 8 // 3,
             vocab_size=n_vocab,
             max_position_embeddings=max_positions,
             bos_token_id=0,

@@ -164,8 +164,9 @@ class _Batch:
 class HFGrader:
     """A local causal LM as a yes/no grader (see the module docstring).
 
-    ``batch_size`` bounds the rows per forward pass and ``max_batch_tokens`` the
-    padded suffix tokens per pass (whichever is hit first)."""
+    ``batch_size`` bounds the rows per forward pass, ``max_batch_tokens`` the padded
+    tokens per pass and ``max_padding`` the padding per pass as a share of its real
+    tokens (whichever is hit first)."""
 
     kind = "hf"
 
@@ -180,6 +181,7 @@ class HFGrader:
         batch_size: int = 16,
         max_batch_tokens: int = 8192,
         use_prefix_cache: bool = True,
+        max_padding: float = 0.1,
     ):
         import torch
 
@@ -191,6 +193,7 @@ class HFGrader:
         self.batch_size = max(1, batch_size)
         self.max_batch_tokens = max(1, max_batch_tokens)
         self.use_prefix_cache = use_prefix_cache
+        self.max_padding = max_padding
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
         self._yes = answer_token_ids(tokenizer, self.answers.yes)
@@ -208,12 +211,17 @@ class HFGrader:
         if pad is None:
             pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
         self._pad = int(pad)
-        #: Counters for tests and the benchmark: forward passes and tokens forwarded.
+        #: Counters for tests and the benchmark: forward passes, real tokens forwarded
+        #: and padding tokens forwarded alongside them.
         self.forward_calls = 0
         self.tokens_forwarded = 0
+        self.tokens_padding = 0
         #: Rows run after the cached prefix, and rows run in full.
         self.rows_cached = 0
         self.rows_full = 0
+        # The last prefix's tokens and KV cache: grade() is called batch by batch with
+        # the same proposition prefix, which is then run once, not once per call.
+        self._memo: tuple[tuple[int, ...], Any] | None = None
 
     # ------------------------------------------------------------------ construction
 
@@ -266,6 +274,7 @@ class HFGrader:
             batch_size=self.batch_size,
             max_batch_tokens=self.max_batch_tokens,
             use_prefix_cache=self.use_prefix_cache,
+            max_padding=self.max_padding,
         )
 
     @property
@@ -340,31 +349,76 @@ class HFGrader:
         return [list(map(int, ids)) for ids in enc]
 
     def _batches(self, rows: list[int], seqs: list[list[int]]) -> list[_Batch]:
-        """Rows sorted by length (less padding), cut by rows and by padded tokens."""
+        """Rows sorted by length, cut into batches of at most ``batch_size`` rows and
+        ``max_batch_tokens`` padded tokens, and cut early where padding would exceed
+        ``max_padding`` of the batch's real tokens (padding is wasted compute)."""
         order = sorted(range(len(rows)), key=lambda j: len(seqs[j]))
         batches: list[_Batch] = []
         cur = _Batch([], [])
+        real = 0
         for j in order:
-            longest = max(len(seqs[j]), *(len(s) for s in cur.ids)) if cur.ids else len(seqs[j])
-            too_many = len(cur.ids) >= self.batch_size
-            too_long = (len(cur.ids) + 1) * longest > self.max_batch_tokens
-            if cur.ids and (too_many or too_long):
+            length = len(seqs[j])  # the longest so far: lengths ascend
+            padded = (len(cur.ids) + 1) * length
+            if cur.ids and (
+                len(cur.ids) >= self.batch_size
+                or padded > self.max_batch_tokens
+                or padded > (real + length) * (1.0 + self.max_padding)
+            ):
                 batches.append(cur)
-                cur = _Batch([], [])
+                cur, real = _Batch([], []), 0
             cur.rows.append(rows[j])
             cur.ids.append(seqs[j])
+            real += length
         if cur.ids:
             batches.append(cur)
         return batches
 
     def _prefix_cache(self, prefix_ids: list[int]) -> Any:
+        """The KV cache of ``prefix_ids`` (batch 1), computed once per distinct prefix."""
         import torch
 
+        key = tuple(prefix_ids)
+        if self._memo is not None and self._memo[0] == key:
+            return self._memo[1]
         ids = torch.tensor([prefix_ids], device=self.device)
         out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
         self.forward_calls += 1
         self.tokens_forwarded += len(prefix_ids)
+        self._memo = (key, out.past_key_values)
         return out.past_key_values
+
+    def clear_prefix_cache(self) -> None:
+        """Forget the prefix KV cache kept from the last call (to free memory, or to
+        time grading from a cold start)."""
+        self._memo = None
+
+    @staticmethod
+    def _expand_cache(prefix_cache: Any, n: int) -> Any:
+        """A fresh cache holding the prefix for ``n`` rows; the prefix's own is untouched.
+
+        A plain ``DynamicCache`` gets layers holding broadcast views of the prefix's
+        keys and values: no copy until the model appends the suffix (which copies
+        once, as it must). Other cache kinds are deep-copied and repeated."""
+        from transformers.cache_utils import DynamicCache, DynamicLayer
+
+        layers = getattr(prefix_cache, "layers", None)
+        if (
+            type(prefix_cache) is DynamicCache
+            and layers
+            and all(type(layer) is DynamicLayer and layer.keys is not None for layer in layers)
+        ):
+            # Start from empty layers (cheap), then point them at the views.
+            fresh = DynamicCache(
+                [(layer.keys[:, :, :0], layer.values[:, :, :0]) for layer in layers]
+            )
+            fresh_layers: list[Any] = list(fresh.layers)
+            for new, old in zip(fresh_layers, layers, strict=True):
+                new.keys = old.keys.expand(n, -1, -1, -1)
+                new.values = old.values.expand(n, -1, -1, -1)
+            return fresh
+        cache = copy.deepcopy(prefix_cache)
+        cache.batch_repeat_interleave(n)
+        return cache
 
     def _run(self, seqs: list[list[int]], prefix_cache: Any, k: int) -> np.ndarray:
         """One forward pass over right-padded ``seqs`` after ``k`` cached tokens."""
@@ -389,12 +443,11 @@ class HFGrader:
             "use_cache": prefix_cache is not None,
         }
         if prefix_cache is not None:
-            cache = copy.deepcopy(prefix_cache)
-            cache.batch_repeat_interleave(n)
-            kwargs["past_key_values"] = cache
+            kwargs["past_key_values"] = self._expand_cache(prefix_cache, n)
         logits = self.model(**kwargs).logits  # [n, len(keep), vocab]
         self.forward_calls += 1
         self.tokens_forwarded += sum(len(s) for s in seqs)
+        self.tokens_padding += n * width - sum(len(s) for s in seqs)
         col = torch.searchsorted(keep, last).to(self.device)
         rows = torch.arange(n, device=self.device)
         final = logits[rows, col].float()  # [n, vocab]
