@@ -320,7 +320,7 @@ class _Node:
 
 
 class _FormatterBug(RuntimeError):
-    pass
+    """The layout lost or changed something; nothing is written (an internal error)."""
 
 
 class _Layout:
