@@ -10,8 +10,8 @@ in-process, and ``format_source``. Each must end in diagnostics and an exit code
 ``SPECC_FUZZ_EXAMPLES=2000 pytest tests/test_fuzz.py`` fuzzes longer than the
 default 50 examples a test.
 
-Bugs the fuzzing found in files this module does not own are pinned by
-``xfail(strict=True)`` tests at the end, each naming the bug.
+Bugs the fuzzing found in the parser and loader are kept as regression tests at
+the end (a new one goes in as ``xfail(strict=True)`` naming the bug until fixed).
 """
 
 from __future__ import annotations
@@ -266,7 +266,7 @@ def test_paths_that_are_not_files(workspace: Path) -> None:
     assert _cli("fmt", str(workspace / "does-not-exist.rbr")) in (1, 2)
 
 
-# --------------------------------------------------------------------------- known bugs
+# --------------------------------------------------------------------------- found bugs
 
 
 def test_import_path_with_a_nul_character(workspace: Path) -> None:
