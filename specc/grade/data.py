@@ -18,7 +18,7 @@ Fields (unknown fields such as ``category`` are ignored):
 Every problem is a :class:`~specc.errors.DataError` naming ``file:line`` and the field.
 
 >>> rows = read_rows("data/train.jsonl")          # doctest: +SKIP
->>> rows[0].where, rows[0].response_type
+>>> rows[0].where, rows[0].response_type          # doctest: +SKIP
 ('data/train.jsonl:1', 'Hard Refuse')
 """
 
