@@ -260,12 +260,9 @@ def _tokenize(text: str, comments: Sequence[ir.Comment]) -> list[_Tok]:
     ``otherwise`` ``reward`` where a name cannot follow), so the tokens come from
     the parser itself rather than from a second, context-free tokenizer.
     """
-    from specc.parser import _parser  # the one cached Lark parser
+    from specc.parser import tokens
 
-    out = [
-        _Tok(_kind(tok.value), tok.value, tok.start_pos or 0, tok.end_pos or 0)
-        for tok in _parser().parse_interactive(text).iter_parse()
-    ]
+    out = [_Tok(_kind(value), value, start, end) for _, value, start, end in tokens(text)]
     out.extend(_Tok("comment", c.text, c.span.start, c.span.end) for c in comments)
     out.sort(key=lambda t: t.start)
     return out

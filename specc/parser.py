@@ -30,7 +30,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from specc import ir
 from specc.errors import Diagnostic, did_you_mean
 
-__all__ = ["MAX_DEPTH", "MAX_SOURCE_BYTES", "grammar_text", "parse_source"]
+__all__ = ["MAX_DEPTH", "MAX_SOURCE_BYTES", "grammar_text", "parse_source", "tokens"]
 
 MAX_DEPTH = 200
 MAX_SOURCE_BYTES = 16 * 1024 * 1024
@@ -791,6 +791,16 @@ def parse_source(text: str, file: str = "<string>") -> tuple[ir.SourceFile, list
         ir.Comment.model_construct(span=_span_tok(file, c), text=c.value.rstrip()) for c in comments
     )
     return source.model_copy(update={"comments": kept}), transformer.diagnostics
+
+
+def tokens(text: str) -> list[tuple[str, str, int, int]]:
+    """``(type, value, start, end)`` of each token, as the contextual lexer splits the
+    text while parsing it (comments excluded). Raises lark's errors on bad input, so
+    call it on text that :func:`parse_source` accepted."""
+    return [
+        (tok.type, tok.value, tok.start_pos or 0, tok.end_pos or 0)
+        for tok in _parser().parse_interactive(text).iter_parse()
+    ]
 
 
 def _parse(parser: lark.Lark, text: str, comments: list[Token]) -> Tree[Token]:
