@@ -41,7 +41,7 @@ from specc.grade.progress import Progress
 from specc.grade.rules import Extractor
 
 #: Rows graded together: each proposition's prompts for these rows form one job.
-ROW_CHUNK = 256
+ROW_CHUNK = 512
 
 
 @dataclass

@@ -313,7 +313,8 @@ class HFGrader:
                     cached.append(i)
                 else:
                     plain.append(i)
-            if len(cached) == 1:  # nothing to share: run it in full
+            memo_hit = self._memo is not None and self._memo[0] == tuple(prefix_ids)
+            if len(cached) == 1 and not memo_hit:  # nothing to share: run it in full
                 plain += cached
                 cached = []
             self.rows_cached += len(cached)

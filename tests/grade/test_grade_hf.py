@@ -66,6 +66,14 @@ def test_prefix_cache_forwards_fewer_tokens(tiny_gpt2: Path) -> None:
     full = sum(len(grader.tokenizer(t)["input_ids"]) for t in texts)
     assert grader.rows_cached == len(texts)
     assert grader.tokens_forwarded < full / 3
+    # The prefix's cache is kept: a later call with the same prefix, even for one
+    # row, runs only that row's own tokens, and still equals plain evaluation.
+    before = grader.tokens_forwarded
+    one = texts[2]
+    got = grader.grade([one], prefix=PREFIX + "User: ")
+    assert grader.tokens_forwarded - before < len(grader.tokenizer(one)["input_ids"]) / 3
+    want = plain_p_yes(grader.model, grader.tokenizer, one)
+    assert abs(got[0] - want) < 1e-4
 
 
 def test_prefix_cache_off_and_empty_input(tiny_gpt2: Path) -> None:
