@@ -114,6 +114,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
         cache_path=args.cache,
         batch_size=args.batch_size,
         progress=not args.quiet,
+        device=args.device,
+        dtype=args.dtype,
+        concurrency=args.concurrency,
     )
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
@@ -183,12 +186,17 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument(
         "--grader",
         required=True,
-        help="hf:PATH | openai:URL#MODEL | labels | rules",
+        help="hf:PATH | openai:URL#MODEL | openai-chat:URL#MODEL | labels | rules",
     )
     gr.add_argument("-o", "--output", required=True, metavar="FEATURES.jsonl")
     gr.add_argument("--limit", type=int, default=None, help="grade only the first N rows")
     gr.add_argument("--cache", default=None, help="grading cache (default: next to the output)")
-    gr.add_argument("--batch-size", type=int, default=16)
+    gr.add_argument("--batch-size", type=int, default=None, help="rows per batch")
+    gr.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, ... (auto)")
+    gr.add_argument("--dtype", default="auto", help="hf: float32, bfloat16, float16 (auto)")
+    gr.add_argument(
+        "--concurrency", type=int, default=8, help="openai: requests in flight at once"
+    )
     gr.add_argument("--quiet", action="store_true", help="no progress bar")
     gr.add_argument("--json", action="store_true", help="print the summary as JSON")
     gr.set_defaults(func=cmd_grade)

@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
-from specc.errors import UsageError
+from specc.errors import SpecccError, UsageError
 from specc.grade.base import Answers, answer_forms, logaddexp_all
 
 if TYPE_CHECKING:
@@ -51,8 +51,9 @@ Endpoint = Literal["completions", "chat"]
 _RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 
-class GraderError(UsageError):
-    """The grading server failed or answered something that is not a yes/no grade."""
+class GraderError(SpecccError):
+    """The grading server failed or answered something that is not a yes/no grade
+    (exit code 1; grades already in the cache are kept)."""
 
 
 class _Retryable(Exception):
