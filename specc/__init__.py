@@ -11,10 +11,12 @@ cheap. The main entry points:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from specc.artifact import Artifact, load_artifact
 from specc.errors import DataError, SpecccError, SpecError, UsageError
+
+if TYPE_CHECKING:
+    from specc.artifact import Artifact, load_artifact
 
 __version__ = "0.1.0"
 
@@ -33,6 +35,8 @@ __all__ = [
 ]
 
 _LAZY = {
+    "Artifact": ("specc.artifact", "Artifact"),
+    "load_artifact": ("specc.artifact", "load_artifact"),
     "parse_file": ("specc.loader", "parse_file"),
     "check_file": ("specc.checker", "check_file"),
     "compile_spec": ("specc.compiler", "compile_spec"),
