@@ -12,7 +12,6 @@ the finished grades from the cache.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from specc.artifact import load_artifact
-from specc.errors import DataError, UsageError
+from specc.errors import UsageError
 from specc.grade.base import Answers, LabelsGrader, RulesGrader
 from specc.grade.cache import GradeCache, default_cache_path
 from specc.grade.data import read_rows
@@ -119,46 +118,7 @@ def format_summary(s: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m specc.grade``: exit 0 on success, 1 for bad data, 2 for bad usage."""
-    ap = argparse.ArgumentParser(
-        prog="python -m specc.grade", description="Turn JSONL conversations into features."
-    )
-    ap.add_argument("artifact", help="artifact directory written by `specc compile`")
-    ap.add_argument("data", help="JSONL rows (prompt, completion, response_type, ...)")
-    ap.add_argument(
-        "--grader",
-        required=True,
-        help="hf:PATH | openai:URL#MODEL | openai-chat:URL#MODEL | labels | rules",
-    )
-    ap.add_argument("-o", "--output", required=True, help="features JSONL to write")
-    ap.add_argument("--limit", type=int, help="grade only the first N rows")
-    ap.add_argument(
-        "--cache", help="grade cache (default: OUTPUT.cache.sqlite, or $SPECC_GRADE_CACHE)"
-    )
-    ap.add_argument("--batch-size", type=int)
-    ap.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, mps (default auto)")
-    ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    ap.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight")
-    ap.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
-    args = ap.parse_args(argv)
-    try:
-        run_grade(
-            args.artifact,
-            args.data,
-            args.grader,
-            args.output,
-            limit=args.limit,
-            cache_path=args.cache,
-            batch_size=args.batch_size,
-            progress=not args.quiet,
-            device=args.device,
-            dtype=args.dtype,
-            concurrency=args.concurrency,
-        )
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    """``python -m specc.grade ...``: the same as ``specc grade ...``."""
+    from specc.cli import main as specc_main
+
+    return specc_main(["grade", *(sys.argv[1:] if argv is None else argv)])
