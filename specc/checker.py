@@ -288,7 +288,7 @@ def graded_propositions(spec: ir.Spec) -> dict[str, set[str]]:
     return out
 
 
-_EMPTY_REWARD = ir.RewardSettings(span=ir.Span.unknown())
+_EMPTY_REWARD = ir.RewardSettings.model_construct(span=ir.Span.unknown())
 
 
 def check_usage(spec: ir.Spec, names: _Names) -> list[Diagnostic]:

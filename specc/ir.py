@@ -357,6 +357,3 @@ def strip_spans(data: Any) -> Any:
         return [strip_spans(v) for v in data]
     return data
 
-
-for _model in (Not, And, Or):
-    _model.model_rebuild()

@@ -19,7 +19,6 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +37,14 @@ MAX_SOURCE_BYTES = 16 * 1024 * 1024
 
 def grammar_text() -> str:
     """The grammar shipped in the wheel (``specc/grammar``), else the source tree's."""
-    try:
-        return (resources.files("specc") / "grammar" / "rbr.lark").read_text(encoding="utf-8")
-    except (FileNotFoundError, NotADirectoryError):
-        root = Path(__file__).resolve().parent.parent / "grammar" / "rbr.lark"
-        return root.read_text(encoding="utf-8")
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "grammar" / "rbr.lark", here.parent / "grammar" / "rbr.lark"):
+        if candidate.is_file():
+            return candidate.read_text(encoding="utf-8")
+    # A zipped install: ask the import system.
+    from importlib import resources
+
+    return (resources.files("specc") / "grammar" / "rbr.lark").read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
