@@ -53,9 +53,9 @@ def make_grader(
     if scheme == "hf":
         if not rest:
             raise UsageError("hf: needs a model path, e.g. hf:models/grader")
-        from specc.grade.hf import HFGrader
+        from specc.grade.hf import LazyHFGrader
 
-        return HFGrader.from_pretrained(
+        return LazyHFGrader(
             rest, answers=answers, device=device, dtype=dtype, batch_size=batch_size or 16
         )
     if scheme in ("openai", "openai-chat"):

@@ -475,3 +475,82 @@ def plain_p_yes(model: Any, tokenizer: Any, prompt: str, answers: Answers | None
         y = float(probs[yes].sum())
         n = float(probs[no].sum())
     return y / (y + n)
+
+
+class LazyHFGrader:
+    """An :class:`HFGrader` that loads its model on the first :meth:`grade` call.
+
+    Its :attr:`identity` (the cache key part) needs only the weights' fingerprint and
+    the resolved dtype, so a re-run whose grades are all in the cache never loads the
+    model. Any other attribute (``model``, ``tokenizer``, counters) loads it."""
+
+    kind = "hf"
+
+    def __init__(
+        self,
+        name_or_path: str,
+        *,
+        answers: Answers | None = None,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 16,
+    ):
+        self._path = resolve_model_path(name_or_path)  # a missing model fails now
+        self._device = _pick_device(device)
+        self._dtype = _pick_dtype(dtype, self._device)
+        self._dtype_name = dtype if dtype != "auto" else str(self._dtype).removeprefix("torch.")
+        self._name_or_path = name_or_path
+        self.answers = answers or Answers()
+        self.batch_size = max(1, batch_size)
+        self._fingerprint = fingerprint_model_dir(self._path)
+        # Shared with copies made by with_answers: the model is loaded at most once.
+        self._shared: list[HFGrader] = []
+        self._real: HFGrader | None = None
+
+    def _load(self) -> HFGrader:
+        if self._real is None:
+            if not self._shared:
+                self._shared.append(
+                    HFGrader.from_pretrained(
+                        self._name_or_path,
+                        answers=self.answers,
+                        device=self._device,
+                        dtype=self._dtype_name,
+                        batch_size=self.batch_size,
+                    )
+                )
+            self._real = self._shared[0].with_answers(self.answers)
+        return self._real
+
+    @property
+    def loaded(self) -> bool:
+        return bool(self._shared)
+
+    @property
+    def source(self) -> str:
+        name = Path(self._name_or_path)
+        return f"hf:{name.name if name.is_dir() else self._name_or_path}"
+
+    @property
+    def identity(self) -> str:
+        dtype = str(self._dtype).removeprefix("torch.")
+        return json.dumps(
+            {"backend": "hf", "weights": self._fingerprint, "dtype": dtype, "slot": "next-token"},
+            sort_keys=True,
+        )
+
+    def with_answers(self, answers: Answers) -> LazyHFGrader:
+        if answers == self.answers:
+            return self
+        other = copy.copy(self)  # shares the (possibly not yet loaded) model
+        other.answers = answers
+        other._real = None
+        return other
+
+    def grade(self, prompts: Sequence[str], *, prefix: str | None = None) -> np.ndarray:
+        return self._load().grade(prompts, prefix=prefix)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._load(), name)

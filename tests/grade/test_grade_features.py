@@ -21,7 +21,7 @@ from specc.grade import (
     run_grade,
     write_features,
 )
-from specc.grade.hf import HFGrader, plain_p_yes
+from specc.grade.hf import LazyHFGrader, plain_p_yes
 
 from .conftest import SPEC, make_rows, write_jsonl
 
@@ -107,7 +107,7 @@ def test_hf_grades_match_plain_and_cache_hits(
     art = load_artifact(artifact_dir)
     rows = read_rows(write_jsonl(tmp_path / "d.jsonl", make_rows(10)))
     grader = make_grader(f"hf:{tiny_gpt2}", device="cpu", dtype="float32", batch_size=4)
-    assert isinstance(grader, HFGrader)
+    assert isinstance(grader, LazyHFGrader) and not grader.loaded
     cache = GradeCache(tmp_path / "c.sqlite")
     first = GradeStats()
     feats = extract_features(art, rows, grader, cache=cache, stats=first)
@@ -125,6 +125,11 @@ def test_hf_grades_match_plain_and_cache_hits(
     assert grader.forward_calls == calls  # no forward pass at all
     assert second.cache_hits == second.llm_prompts and second.computed == 0
     assert [f.to_json() for f in again] == [f.to_json() for f in feats]
+    # A new run whose grades are all cached never loads the model.
+    fresh = make_grader(f"hf:{tiny_gpt2}", device="cpu", dtype="float32", batch_size=4)
+    third = extract_features(art, rows, fresh, cache=cache)
+    assert not fresh.loaded  # type: ignore[union-attr]
+    assert [f.to_json() for f in third] == [f.to_json() for f in feats]
 
 
 def test_editing_one_proposition_regrades_only_it(
