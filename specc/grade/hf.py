@@ -550,6 +550,13 @@ class LazyHFGrader:
     def grade(self, prompts: Sequence[str], *, prefix: str | None = None) -> np.ndarray:
         return self._load().grade(prompts, prefix=prefix)
 
+    def close(self) -> None:
+        """Release nothing that was never loaded (cleanup must not load the model)."""
+        real = self._shared[0] if self._shared else None
+        close = getattr(real, "close", None)
+        if callable(close):
+            close()
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)

@@ -201,3 +201,23 @@ def test_run_grade_summary(
     err = capsys.readouterr().err
     assert "graded 5 rows" in err and "grading [" in err
     assert json.loads(out.read_text(encoding="utf-8").splitlines()[0])["id"] == "r0"
+
+
+def test_cached_rerun_through_run_grade_never_loads_the_model(
+    tmp_path: Path, artifact_dir: Path, tiny_gpt2: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from specc.grade import run_grade
+    from specc.grade.hf import HFGrader
+
+    data = write_jsonl(tmp_path / "d.jsonl", make_rows(4))
+    out = tmp_path / "f.jsonl"
+    args = (artifact_dir, data, f"hf:{tiny_gpt2}", out)
+    first = run_grade(*args, progress=False, device="cpu", dtype="float32")
+    assert first["computed"] > 0
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("the model was loaded although every grade is cached")
+
+    monkeypatch.setattr(HFGrader, "from_pretrained", classmethod(refuse))
+    second = run_grade(*args, progress=False, device="cpu", dtype="float32")
+    assert second["computed"] == 0 and second["cache_hits"] == first["llm_prompts"]
