@@ -356,4 +356,3 @@ def strip_spans(data: Any) -> Any:
     if isinstance(data, (list, tuple)):
         return [strip_spans(v) for v in data]
     return data
-
