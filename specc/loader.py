@@ -141,6 +141,24 @@ class _Loader:
         self.parsed[path] = source
         return source
 
+    def follow_imports(
+        self, path: Path, source: ir.SourceFile, chain: tuple[Path, ...]
+    ) -> tuple[list[ir.Proposition], list[ir.Derived]]:
+        """Everything the imports of ``source`` (read from ``path``) bring in."""
+        props: list[ir.Proposition] = []
+        derived: list[ir.Derived] = []
+        for item in source.items:
+            if not isinstance(item, ir.Import):
+                continue
+            target = _import_path(path.parent, item)
+            if isinstance(target, Diagnostic):
+                self.result.diagnostics.append(target)
+                continue
+            sub_p, sub_d = self.library(target, item.span, chain)
+            props.extend(sub_p)
+            derived.extend(sub_d)
+        return props, derived
+
     def library(
         self, path: Path, at: ir.Span, chain: tuple[Path, ...]
     ) -> tuple[list[ir.Proposition], list[ir.Derived]]:
@@ -154,17 +172,7 @@ class _Loader:
         source = self.parse(path, at)
         if source is None:
             return [], []
-        props: list[ir.Proposition] = []
-        derived: list[ir.Derived] = []
-        for item in source.items:
-            if isinstance(item, ir.Import):
-                target = _import_path(path.parent, item)
-                if isinstance(target, Diagnostic):
-                    self.result.diagnostics.append(target)
-                    continue
-                sub_p, sub_d = self.library(target, item.span, (*chain, path))
-                props.extend(sub_p)
-                derived.extend(sub_d)
+        props, derived = self.follow_imports(path, source, (*chain, path))
         # Stable across working directories: relative to the root spec's folder.
         shown = Path(os.path.relpath(path, self.root_dir)).as_posix()
         for item in source.items:
@@ -309,17 +317,7 @@ def load_spec(path: str | Path) -> LoadResult:
     root = loader.parse(root_path, None)
     if root is None:
         return loader.result
-    imported_p: list[ir.Proposition] = []
-    imported_d: list[ir.Derived] = []
-    for item in root.items:
-        if isinstance(item, ir.Import):
-            target = _import_path(root_path.parent, item)
-            if isinstance(target, Diagnostic):
-                loader.result.diagnostics.append(target)
-                continue
-            p, d = loader.library(target, item.span, (root_path,))
-            imported_p.extend(p)
-            imported_d.extend(d)
+    imported_p, imported_d = loader.follow_imports(root_path, root, (root_path,))
     # Root-file definitions keep source=None; only imported ones carry a source.
     spec = _merge(root, imported_p, imported_d, loader.result.diagnostics)
     loader.result.spec = spec
