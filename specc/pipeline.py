@@ -92,23 +92,21 @@ def fit_artifact(
     seed: int = 0,
 ) -> tuple[list[FitResult], list[str]]:
     """Fit every response type that has rows; returns the results and warnings."""
-    from specc.fit import FitSettings, fit_response_type
+    from specc.fit import FitSettings, arrays_from_rows, fit_response_type
 
     if not rows:
         raise DataError("no rows to fit", where=source, hint="the features file is empty")
     by_type: dict[str, list[tuple[int, FeatureRow]]] = defaultdict(list)
-    known = {rt.name for rt in artifact.manifest.response_types}
     for i, row in enumerate(rows):
-        if row.response_type not in known:
-            try:
-                artifact.response_type(row.response_type)
-            except KeyError as exc:
-                raise DataError(
-                    str(exc.args[0]),
-                    where=f"{source}:{i + 1}",
-                    hint="the features were graded with another spec; regrade them",
-                ) from None
-        by_type[artifact.response_type(row.response_type).name].append((i, row))
+        try:
+            entry = artifact.response_type(row.response_type)
+        except KeyError as exc:
+            raise DataError(
+                str(exc.args[0]),
+                where=f"{source}:{i + 1}",
+                hint="the features were graded with another spec; regrade them",
+            ) from None
+        by_type[entry.name].append((i, row))
     warnings = [
         f"response type '{rt.name}' has no rows: it is not fitted"
         for rt in artifact.manifest.response_types
@@ -119,42 +117,23 @@ def fit_artifact(
         items = by_type.get(rt.name)
         if not items:
             continue
-        import numpy as np
-
         lines = [i + 1 for i, _ in items]
 
         def locate(k: int, lines: list[int] = lines) -> str:
             return f"{source}:{lines[k]}"
 
-        labels = [_label_of(row, rt, locate(k)) for k, (_, row) in enumerate(items)]
-        index = {t: r for r, t in enumerate(rt.tiers)}
-        for k, label in enumerate(labels):
-            if label not in index:
-                from specc.errors import did_you_mean
-
-                raise DataError(
-                    f"unknown tier {label!r} for response type '{rt.name}'",
-                    where=locate(k),
-                    hint=did_you_mean(label, rt.tiers) or f"its tiers are {', '.join(rt.tiers)}",
-                )
-        features = np.array([row.features for _, row in items], dtype=np.float64)
-        if features.shape[1:] != (len(rt.features),):
-            raise DataError(
-                f"rows of '{rt.name}' have {features.shape[1] if features.ndim == 2 else 0} "
-                f"features, the artifact's layout has {len(rt.features)}",
-                where=source,
-                hint="regrade the data with this artifact",
-            )
-        base = None
-        if rt.reward.base_reward:
-            missing = [k for k, (_, row) in enumerate(items) if row.base_reward is None]
-            if missing:
-                raise DataError(
-                    f"response type '{rt.name}' adds the base reward, but this row has none",
-                    where=locate(missing[0]),
-                    hint="add base_reward to every row, or set base_reward = false in the spec",
-                )
-            base = np.array([row.base_reward for _, row in items], dtype=np.float64)
+        # Checks feature widths, tier labels and base rewards, naming the bad row.
+        arrays = arrays_from_rows(
+            [
+                {**row.to_json(), "completion_label": _label_of(row, rt, locate(k))}
+                for k, (_, row) in enumerate(items)
+            ],
+            tier_names=rt.tiers,
+            feature_names=rt.features,
+            base_reward=rt.reward.base_reward,
+            locate=locate,
+            response_type=rt.name,
+        )
         settings = FitSettings(
             optimizer=optimizer or rt.reward.optimizer,  # type: ignore[arg-type]
             lr=rt.reward.lr,
@@ -165,13 +144,13 @@ def fit_artifact(
             valid_fraction=valid_fraction,
         )
         result = fit_response_type(
-            features,
-            [row.prompt_id for _, row in items],
-            [index[label] for label in labels],
+            arrays.features,
+            [row.prompt_id for _, row in items],  # ids, not codes: the split orders them
+            arrays.tier_rank,
             tier_names=rt.tiers,
             feature_names=rt.features,
             tier_margins=[rt.tier_margins[t] for t in rt.tiers],
-            base_reward=base,
+            base_reward=arrays.base_reward,
             settings=settings,
             seed=seed,
             feature_polarity=polarity(artifact, rt),
