@@ -427,8 +427,8 @@ def _trial_render(spec: ir.Spec, g: ir.GraderSettings, text: str | None) -> list
             Environment().parse(source)
         except TemplateSyntaxError:
             return []  # reported below with its line
-    from specc.compiler import render_prompts
     from specc.errors import SpecError
+    from specc.prompts import render_prompts
 
     try:
         render_prompts(spec)

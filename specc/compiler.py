@@ -23,8 +23,6 @@ from typing import Any
 
 from specc import ir
 from specc.artifact import (
-    COMPLETION_SLOT,
-    CONVERSATION_SLOT,
     ConstraintEntry,
     DerivedEntry,
     GraderEntry,
@@ -34,9 +32,10 @@ from specc.artifact import (
     RewardEntry,
     TierEntry,
 )
-from specc.errors import Diagnostic, SpecError, UsageError
+from specc.errors import SpecError, UsageError
+from specc.prompts import render_prompts, template_text
 
-__all__ = ["DEFAULT_REWARD", "canonical_ir", "compile_spec", "render_prompts"]
+__all__ = ["DEFAULT_REWARD", "canonical_ir", "compile_spec"]
 
 DEFAULT_REWARD = {
     "features": ("propositions", "classes"),
@@ -65,92 +64,6 @@ def canonical_ir(spec: ir.Spec) -> bytes:
     """The hashed form of a spec: no spans, sorted keys, compact."""
     data = ir.strip_spans(spec.model_dump(mode="json"))
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-# --------------------------------------------------------------------------- prompts
-
-
-def _template_text(spec: ir.Spec) -> str:
-    from specc.prompts import DEFAULT_TEMPLATE
-
-    g = spec.grader
-    if g is None:
-        return DEFAULT_TEMPLATE
-    if g.template_file is not None:
-        path = Path(g.span.file).parent / g.template_file
-        try:
-            return path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            raise SpecError(
-                [Diagnostic("E012", f"cannot read template {g.template_file}", g.span)]
-            ) from None
-    return g.template or DEFAULT_TEMPLATE
-
-
-def render_prompts(spec: ir.Spec) -> dict[str, str]:
-    """Render every LLM proposition's prompt, slots left as literal markers."""
-    from jinja2 import Environment, StrictUndefined, TemplateError
-
-    from specc.prompts import DEFAULT_EXAMPLE_TEMPLATE, render_conversation, slot_variables
-
-    env = Environment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
-    g = spec.grader or ir.GraderSettings(span=spec.span)
-    span = g.span
-    try:
-        template = env.from_string(_template_text(spec))
-        example_template = env.from_string(g.example_template or DEFAULT_EXAMPLE_TEMPLATE)
-    except TemplateError as exc:
-        raise SpecError([Diagnostic("E012", f"grader template: {exc}", span)]) from None
-    yes, no = g.yes[0], g.no[0]
-    out: dict[str, str] = {}
-    for p in spec.propositions:
-        if p.question is None:
-            continue
-        examples = []
-        try:
-            for i, ex in enumerate(p.examples, 1):
-                examples.append(
-                    example_template.render(
-                        index=i,
-                        conversation=render_conversation(
-                            {"role": m.role, "content": m.content} for m in ex.conversation
-                        ),
-                        completion=ex.completion,
-                        answer=yes if ex.answer else no,
-                        because=ex.because,
-                    ).rstrip("\n")
-                )
-            text = template.render(
-                name=p.name,
-                description=p.description,
-                question=p.question,
-                examples=examples,
-                yes=yes,
-                no=no,
-                **slot_variables(),
-            )
-        except TemplateError as exc:
-            raise SpecError(
-                [Diagnostic("E012", f"grader template for '{p.name}': {exc}", span)]
-            ) from None
-        # The answer slot is the very end: a template file's final newline would
-        # otherwise come between "Answer:" and the graded answer token.
-        text = text.rstrip("\r\n")
-        conv, comp = text.count(CONVERSATION_SLOT), text.count(COMPLETION_SLOT)
-        if conv != 1 or comp != 1 or text.find(CONVERSATION_SLOT) > text.find(COMPLETION_SLOT):
-            raise SpecError(
-                [
-                    Diagnostic(
-                        "E012",
-                        f"the prompt for '{p.name}' must contain {{{{ conversation }}}} once "
-                        f"and then {{{{ completion }}}} once (found {conv} and {comp})",
-                        p.span,
-                        "the slot markers may not appear in questions or examples",
-                    )
-                ]
-            )
-        out[p.name] = text
-    return out
 
 
 # --------------------------------------------------------------------------- manifest
@@ -346,7 +259,7 @@ def compile_loaded(spec: ir.Spec) -> tuple[Manifest, dict[str, str]]:
     digest = hashlib.sha256(canonical)
     if spec.grader is not None and spec.grader.template_file is not None:
         # The template's text is part of the spec's meaning, not only its path.
-        digest.update(b"\0" + _template_text(spec).encode())
+        digest.update(b"\0" + template_text(spec).encode())
     spec_hash = digest.hexdigest()
     prompts = render_prompts(spec)
     manifest = build_manifest(spec, spec_hash, prompts)

@@ -1,5 +1,8 @@
-"""``python -m specc.grade ARTIFACT DATA --grader ... -o FEATURES``."""
+"""``python -m specc.grade ARTIFACT DATA --grader ... -o FEATURES``: the same as
+``specc grade ...`` (one argument parser, one set of exit codes)."""
 
-from specc.grade.command import main
+import sys
 
-raise SystemExit(main())
+from specc.cli import main
+
+raise SystemExit(main(["grade", *sys.argv[1:]]))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,10 +114,3 @@ def format_summary(s: dict[str, Any]) -> str:
         + ("; ".join(parts) or "nothing to grade")
         + f" -> {s['out']}"
     )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m specc.grade ...``: the same as ``specc grade ...``."""
-    from specc.cli import main as specc_main
-
-    return specc_main(["grade", *(sys.argv[1:] if argv is None else argv)])
