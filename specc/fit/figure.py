@@ -8,30 +8,38 @@
    of each worse tier, the share where the ideal one is not scored higher, for the
    fitted reward and, when the fit adds it, for the base reward alone.
 3. **Weights**: one bar per feature, green where its sign is the one the spec's rules
-   expect (``(+)`` or ``(-)`` after the name), red where it is not, grey where the
-   rules do not say.
+   expect (``(+)`` or ``(-)`` after the name), orange-red where it is not, grey where
+   the rules do not say.
 
-The header names the policy, its version, the spec hash and the data file. Drawing
-uses matplotlib's Agg canvas directly (no pyplot, no global state), a fixed layout in
-inches (no layout engine) and a few artists per panel, so a report draws in a
-fraction of a second whatever the number of rows.
+The header names the policy, its version, the spec hash and the data file.
 
->>> fig = draw_report(results, header=("policy minimal 0.1.0", "spec 0123abcd"))  # doctest: +SKIP
+Drawn with Pillow (``PIL.ImageDraw``, its built-in FreeType font), not matplotlib:
+the picture is a fixed layout of bars, polygons, lines and text, and importing
+matplotlib alone took longer than reading, fitting and writing everything else of a
+5,000-row ``specc fit`` (docs/fitting.md). A violin's density comes from a histogram
+of at most :data:`VIOLIN_SAMPLE` values, so drawing does not grow with the data.
+
+>>> image = draw_report(results, header=("policy minimal 0.1.0", "spec 0123abcd"))  # doctest: +SKIP
+>>> image.save("report.png")                                                      # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
+    from PIL import Image, ImageDraw, ImageFont
 
     from specc.fit.fitter import FitResult
+
+RGB = tuple[int, int, int]
 
 # One colour per tier, best first (colour-blind-safe Okabe-Ito order).
 TIER_COLOURS: tuple[str, ...] = (
@@ -45,37 +53,173 @@ TIER_COLOURS: tuple[str, ...] = (
     "#000000",
 )
 AGREES, CONTRADICTS, NEUTRAL = "#009E73", "#D55E00", "#9a9a9a"
-FITTED, BASE_ALONE = "#0072B2", "#bbbbbb"
+FITTED, BASE_ALONE = "#0072B2", "#b8b8b8"
+INK, GRID, MUTED = "#222222", "#e6e6e6", "#555555"
 
 #: Values a violin's density is estimated from, at most (a seeded sample beyond).
 VIOLIN_SAMPLE = 200_000
 #: Bins of a violin's histogram.
 VIOLIN_BINS = 48
 
-# Layout, in inches.
-_WIDTH = 15.0
-_HEADER = 0.95
-_BOTTOM = 0.35
-_ROW_GAP = 0.85
-_LEFT = 0.75
-_DIST_W = 5.6
-_ERR_GAP = 0.75
-_ERR_W = 2.9
-_LABEL_W = 2.35
-_WEIGHT_W = 2.4
+# Layout, in pixels.
+WIDTH = 1500
+HEADER = 86
+ROW_GAP = 62
+BOTTOM = 24
+DIST = (78, 640)  # x range of the reward panel's plot area
+ERRORS = (710, 1010)
+WEIGHTS = (1235, 1478)  # feature names go left of it
+
+
+def _rgb(colour: str) -> RGB:
+    return (int(colour[1:3], 16), int(colour[3:5], 16), int(colour[5:7], 16))
+
+
+def _light(colour: str, amount: float = 0.5) -> RGB:
+    """``colour`` mixed with white."""
+    r, g, b = _rgb(colour)
+    return (
+        round(r + (255 - r) * amount),
+        round(g + (255 - g) * amount),
+        round(b + (255 - b) * amount),
+    )
+
+
+@lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without FreeType sizes: its bitmap font
+        return ImageFont.load_default()
 
 
 def _short(name: str, width: int = 30) -> str:
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
-def _row_height(result: FitResult) -> float:
-    return max(3.0, 0.17 * len(result.feature_names) + 0.9)
+def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
+    """Round tick values covering [lo, hi]: steps of 1, 2 or 5 times a power of ten.
+
+    >>> nice_ticks(-9.7, 2.3)
+    [-8.0, -4.0, 0.0]
+    """
+    if not hi > lo:
+        return [lo]
+    raw = (hi - lo) / max(target, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(lo / step - 1e-9) * step
+    ticks = []
+    value = first
+    while value <= hi + 1e-9 * step:
+        ticks.append(round(value / step) * step + 0.0)
+        value += step
+    return ticks
 
 
-def _violin(values: npt.NDArray[np.float64], lo: float, hi: float) -> tuple[Any, Any]:
-    """A smoothed histogram of ``values`` on [lo, hi]: (centres, density scaled to a
-    maximum of 1)."""
+def _tick_label(value: float, percent: bool = False) -> str:
+    if percent:
+        return f"{value:.0%}"
+    text = f"{value:.6g}"
+    return "0" if text in ("-0", "0") else text
+
+
+@dataclass
+class Canvas:
+    """An RGB image with the few drawing operations the report needs."""
+
+    image: Image.Image
+    draw: ImageDraw.ImageDraw
+
+    def text(
+        self,
+        xy: tuple[float, float],
+        text: str,
+        size: int = 12,
+        fill: str | RGB = INK,
+        anchor: str = "la",
+    ) -> None:
+        self.draw.text(xy, text, fill=fill, font=_font(size), anchor=anchor)
+
+    def text_width(self, text: str, size: int = 12) -> float:
+        return float(self.draw.textlength(text, font=_font(size)))
+
+    def vertical_text(self, xy: tuple[int, int], text: str, size: int = 12) -> None:
+        """``text`` rotated a quarter turn, centred on ``xy``."""
+        from PIL import Image, ImageDraw
+
+        width = int(self.text_width(text, size)) + 4
+        label = Image.new("L", (width, size + 6), 0)
+        ImageDraw.Draw(label).text((2, 1), text, fill=255, font=_font(size))
+        label = label.rotate(90, expand=True)
+        box = (xy[0] - label.width // 2, xy[1] - label.height // 2)
+        self.image.paste(Image.new("RGB", label.size, _rgb(INK)), box, label)
+
+    def line(self, points: Sequence[tuple[float, float]], fill: str | RGB, width: int = 1) -> None:
+        self.draw.line(list(points), fill=fill, width=width)
+
+    def dashed(self, x0: float, x1: float, y: float, fill: str | RGB, dash: int = 6) -> None:
+        x = x0
+        while x < x1:
+            self.draw.line([(x, y), (min(x + dash, x1), y)], fill=fill, width=1)
+            x += 2 * dash
+
+    def rect(
+        self,
+        x0: float,
+        y0: float,
+        x1: float,
+        y1: float,
+        fill: str | RGB | None = None,
+        outline: str | RGB | None = None,
+    ) -> None:
+        self.draw.rectangle(
+            [min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)], fill=fill, outline=outline
+        )
+
+
+@dataclass(frozen=True)
+class Axes:
+    """A plot area in pixels with data limits: maps data to pixels."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    xlim: tuple[float, float]
+    ylim: tuple[float, float]
+
+    def x(self, value: float) -> float:
+        lo, hi = self.xlim
+        return self.x0 + (value - lo) / (hi - lo) * (self.x1 - self.x0)
+
+    def y(self, value: float) -> float:
+        lo, hi = self.ylim
+        return self.y1 - (value - lo) / (hi - lo) * (self.y1 - self.y0)
+
+    def frame(self, canvas: Canvas) -> None:
+        canvas.rect(self.x0, self.y0, self.x1, self.y1, outline=MUTED)
+
+    def y_ticks(self, canvas: Canvas, ticks: Sequence[float], percent: bool = False) -> None:
+        for t in ticks:
+            py = self.y(t)
+            canvas.line([(self.x0 + 1, py), (self.x1 - 1, py)], fill=GRID)
+            canvas.line([(self.x0 - 4, py), (self.x0, py)], fill=MUTED)
+            canvas.text((self.x0 - 7, py), _tick_label(t, percent), 11, MUTED, "rm")
+
+    def x_ticks(self, canvas: Canvas, ticks: Sequence[float]) -> None:
+        for t in ticks:
+            px = self.x(t)
+            canvas.line([(px, self.y0 + 1), (px, self.y1 - 1)], fill=GRID)
+            canvas.line([(px, self.y1), (px, self.y1 + 4)], fill=MUTED)
+            canvas.text((px, self.y1 + 7), _tick_label(t), 11, MUTED, "ma")
+
+
+def _density(values: npt.NDArray[np.float64], lo: float, hi: float) -> tuple[Any, Any]:
+    """A smoothed histogram of ``values`` on [lo, hi]: (bin centres, density scaled to
+    a maximum of 1)."""
     if values.shape[0] > VIOLIN_SAMPLE:
         rng = np.random.default_rng(0)
         values = values[rng.choice(values.shape[0], VIOLIN_SAMPLE, replace=False)]
@@ -87,161 +231,162 @@ def _violin(values: npt.NDArray[np.float64], lo: float, hi: float) -> tuple[Any,
     return centres, density / top if top > 0 else density
 
 
-def _distributions(ax: Axes, result: FitResult) -> None:
+def _title(canvas: Canvas, x: int, y: int, text: str) -> None:
+    canvas.text((x, y - 8), text, 13, INK, "ld")
+
+
+def _distributions(canvas: Canvas, result: FitResult, top: int, bottom: int) -> None:
     values = result.centred
     finite = np.isfinite(values)
-    ax.set_xticks(range(len(result.tier_names)))
-    ax.set_xticklabels(
-        [
-            f"{tier}\n({int(np.count_nonzero(finite & (result.tier_rank == t))):,})"
-            for t, tier in enumerate(result.tier_names)
-        ],
-        fontsize=8,
+    n_tiers = len(result.tier_names)
+    which = "valid" if result.valid else "train"
+    acc = (result.valid or result.train).pair_accuracy
+    _title(
+        canvas,
+        DIST[0],
+        top,
+        f"{result.response_type or 'reward'}: reward by tier   "
+        f"({which} pair accuracy {acc:.4f}, train {result.train.pair_accuracy:.4f})",
     )
-    if not finite.any():
-        ax.text(0.5, 0.5, "no prompt has an ideal completion", ha="center", va="center")
-        return
-    lo, hi = (float(v) for v in np.quantile(values[finite], [0.005, 0.995]))
+    if finite.any():
+        lo, hi = (float(v) for v in np.quantile(values[finite], [0.005, 0.995]))
+    else:
+        lo, hi = -1.0, 1.0
     if not hi > lo:
         lo, hi = lo - 0.5, hi + 0.5
-    pad = 0.04 * (hi - lo)
-    lo, hi = lo - pad, hi + pad
-    whiskers, boxes, medians = [], [], []
-    for t, _tier in enumerate(result.tier_names):
+    pad = 0.05 * (hi - lo)
+    ax = Axes(DIST[0], top, DIST[1], bottom - 34, (-0.6, n_tiers - 0.4), (lo - pad, hi + pad))
+    ax.y_ticks(canvas, nice_ticks(lo - pad, hi + pad))
+    canvas.vertical_text((DIST[0] - 52, (ax.y0 + ax.y1) // 2), "reward - prompt's mean ideal")
+    if not finite.any():
+        canvas.text(
+            ((ax.x0 + ax.x1) / 2, (ax.y0 + ax.y1) / 2),
+            "no prompt has an ideal completion",
+            12,
+            MUTED,
+            "mm",
+        )
+    for t, tier in enumerate(result.tier_names):
         v = values[finite & (result.tier_rank == t)]
+        centre = ax.x(t)
+        canvas.text((centre, ax.y1 + 6), _short(tier, 24), 11, INK, "ma")
+        canvas.text((centre, ax.y1 + 20), f"({v.shape[0]:,})", 11, MUTED, "ma")
         if v.shape[0] == 0:
             continue
         colour = TIER_COLOURS[t % len(TIER_COLOURS)]
-        centres, density = _violin(v, lo, hi)
-        ax.fill_betweenx(
-            centres, t - 0.42 * density, t + 0.42 * density, color=colour, alpha=0.45, lw=0
-        )
-        q05, q25, q50, q75, q95 = np.quantile(v, [0.05, 0.25, 0.5, 0.75, 0.95])
-        whiskers.append((t, q05, q95))
-        boxes.append((t, q25, q75))
-        medians.append((t, q50))
-    if whiskers:
-        w = np.array(whiskers)
-        b = np.array(boxes)
-        m = np.array(medians)
-        ax.vlines(w[:, 0], w[:, 1], w[:, 2], color="0.15", lw=0.9)
-        ax.vlines(b[:, 0], b[:, 1], b[:, 2], color="0.15", lw=4.5)
-        ax.scatter(m[:, 0], m[:, 1], s=14, color="white", zorder=3, edgecolors="0.15", lw=0.6)
-    ax.axhline(0.0, color="0.35", lw=0.8, ls="--")
-    ax.set_ylim(lo, hi)
-    ax.set_xlim(-0.6, len(result.tier_names) - 0.4)
-    ax.set_ylabel("reward − prompt's mean ideal reward", fontsize=8)
-    which = "valid" if result.valid else "train"
-    acc = (result.valid or result.train).pair_accuracy
-    ax.set_title(
-        f"{result.response_type or 'reward'}: reward by tier "
-        f"({which} pair accuracy {acc:.4f}, train {result.train.pair_accuracy:.4f})",
-        fontsize=9.5,
-        loc="left",
-    )
+        ys, density = _density(v, lo - pad, hi + pad)
+        shown = np.flatnonzero(density > 0.005)  # no hairline tails beyond the data
+        ys, density = ys[shown[0] : shown[-1] + 1], density[shown[0] : shown[-1] + 1]
+        half = 0.42 * (ax.x(1) - ax.x(0)) * density
+        outline = [(centre - h, ax.y(y)) for y, h in zip(ys, half, strict=True)]
+        outline += [(centre + h, ax.y(y)) for y, h in zip(ys[::-1], half[::-1], strict=True)]
+        canvas.draw.polygon(outline, fill=_light(colour, 0.45), outline=_rgb(colour))
+        q05, q25, q50, q75, q95 = (float(q) for q in np.quantile(v, [0.05, 0.25, 0.5, 0.75, 0.95]))
+        canvas.line([(centre, ax.y(q05)), (centre, ax.y(q95))], INK, 1)
+        canvas.rect(centre - 3, ax.y(q75), centre + 3, ax.y(q25), fill=INK)
+        my = ax.y(q50)
+        canvas.draw.ellipse([centre - 3, my - 3, centre + 3, my + 3], fill="white", outline=INK)
+    zero = ax.y(0.0)
+    if ax.y0 < zero < ax.y1:
+        canvas.dashed(ax.x0, ax.x1, zero, MUTED)
+    ax.frame(canvas)
 
 
-def _error_rates(ax: Axes, result: FitResult) -> None:
+def _error_rates(canvas: Canvas, result: FitResult, top: int, bottom: int) -> None:
     metrics = result.valid or result.train
     base = result.base_valid if result.valid else result.base_train
     tiers = result.tier_names[1:]
-    x = np.arange(len(tiers))
-    fitted = np.array(metrics.error_rate_by_tier()[1:], dtype=np.float64)
-    series: list[tuple[str, npt.NDArray[np.float64], str]] = []
-    if base is not None:
-        series.append(("base reward alone", np.array(base.error_rate_by_tier()[1:]), BASE_ALONE))
-    series.append(("fitted reward", fitted, FITTED))
-    width = 0.8 / len(series)
-    top = 0.0
-    for k, (name, rates, colour) in enumerate(series):
-        pos = x - 0.4 + width * (k + 0.5)
-        shown = np.nan_to_num(rates, nan=0.0)
-        ax.bar(pos, shown, width=width * 0.92, color=colour, label=name)
-        for px, rate in zip(pos.tolist(), rates.tolist(), strict=True):
-            label = "–" if not np.isfinite(rate) else f"{rate:.1%}"
-            ax.text(px, float(np.nan_to_num(rate)), label, ha="center", va="bottom", fontsize=7)
-        top = max(top, float(np.nanmax(rates, initial=0.0)))
-    ax.set_xticks(x)
-    ax.set_xticklabels([_short(t, 14) for t in tiers], fontsize=8)
-    ax.set_ylim(0, max(top * 1.25, 0.01))
-    ax.yaxis.set_major_formatter(_percent())
-    ax.tick_params(axis="y", labelsize=7.5)
-    ax.legend(fontsize=7, frameon=False, loc="upper left")
     which = "valid" if result.valid else "train"
-    total = "–" if not np.isfinite(metrics.error_rate) else f"{metrics.error_rate:.2%}"
-    ax.set_title(
-        f"error rate vs {result.tier_names[0]} ({which}; all: {total})", fontsize=9.5, loc="left"
-    )
+    total = "–" if not math.isfinite(metrics.error_rate) else f"{metrics.error_rate:.2%}"
+    _title(canvas, ERRORS[0], top, f"error rate vs {result.tier_names[0]} ({which}; all {total})")
+    series: list[tuple[str, list[float], str]] = []
+    if base is not None:
+        series.append(("base reward alone", list(base.error_rate_by_tier()[1:]), BASE_ALONE))
+    series.append(("fitted reward", list(metrics.error_rate_by_tier()[1:]), FITTED))
+    highest = max((r for _, rates, _ in series for r in rates if math.isfinite(r)), default=0.0)
+    ymax = max(highest * 1.22, 0.01)
+    ax = Axes(ERRORS[0], top, ERRORS[1], bottom - 34, (-0.5, len(tiers) - 0.5), (0.0, ymax))
+    ax.y_ticks(canvas, nice_ticks(0.0, ymax, 4), percent=True)
+    width = (ax.x(1) - ax.x(0)) * 0.8 / len(series)
+    for k, (_, rates, colour) in enumerate(series):
+        for i, rate in enumerate(rates):
+            left = ax.x(i) - width * len(series) / 2 + k * width
+            if math.isfinite(rate):
+                canvas.rect(left + 1, ax.y(rate), left + width - 1, ax.y(0.0), fill=colour)
+            label = "–" if not math.isfinite(rate) else f"{rate:.1%}"
+            y = ax.y(rate if math.isfinite(rate) else 0.0)
+            canvas.text((left + width / 2, y - 2), label, 10, INK, "md")
+    for i, tier in enumerate(tiers):
+        canvas.text((ax.x(i), ax.y1 + 6), _short(tier, 18), 11, INK, "ma")
+    # legend, top left inside the frame
+    y = ax.y0 + 8
+    for name, _, colour in series:
+        canvas.rect(ax.x0 + 8, y, ax.x0 + 18, y + 10, fill=colour)
+        canvas.text((ax.x0 + 23, y + 5), name, 11, INK, "lm")
+        y += 16
+    ax.frame(canvas)
 
 
-def _percent() -> Any:
-    from matplotlib.ticker import PercentFormatter
-
-    return PercentFormatter(xmax=1.0, decimals=0)
-
-
-def _weights(ax: Axes, result: FitResult) -> None:
+def _weights(canvas: Canvas, result: FitResult, top: int, bottom: int) -> None:
     chart = result.weights_chart()
-    y = np.arange(len(chart))[::-1]
-    weights = np.array([c["weight"] for c in chart], dtype=np.float64)
-    colours = [
-        NEUTRAL if c["agrees"] is None else AGREES if c["agrees"] else CONTRADICTS for c in chart
-    ]
-    ax.barh(y, weights, color=colours, height=0.72)
-    ax.axvline(0.0, color="0.3", lw=0.8)
-    mark = {"good": " (+)", "bad": " (−)", None: ""}
-    ax.set_yticks(y)
-    ax.set_yticklabels([_short(c["feature"]) + mark[c["expected"]] for c in chart], fontsize=7.5)
-    ax.set_ylim(-0.7, len(chart) - 0.3)
-    span = float(np.abs(weights).max(initial=0.0)) or 1.0
-    ax.set_xlim(-1.12 * span, 1.12 * span)
-    ax.tick_params(axis="x", labelsize=7.5)
     wd = f"weight decay {result.weight_decay:g}" + (" (chosen)" if result.selection else "")
-    ax.set_title(f"weights ({wd})", fontsize=9.5, loc="left")
+    _title(canvas, WEIGHTS[0] - 190, top, f"weights   ({wd})")
+    weights = np.array([c["weight"] for c in chart], dtype=np.float64)
+    span = float(np.abs(weights).max(initial=0.0)) or 1.0
+    ax = Axes(WEIGHTS[0], top, WEIGHTS[1], bottom - 34, (-1.12 * span, 1.12 * span), (0, 1))
+    ax.x_ticks(canvas, nice_ticks(-1.12 * span, 1.12 * span, 4))
+    step = (ax.y1 - ax.y0) / max(len(chart), 1)
+    mark = {"good": " (+)", "bad": " (-)", None: ""}
+    for i, c in enumerate(chart):
+        y = ax.y0 + step * (i + 0.5)
+        colour = NEUTRAL if c["agrees"] is None else AGREES if c["agrees"] else CONTRADICTS
+        half = max(min(step * 0.36, 7.0), 1.0)
+        canvas.rect(ax.x(0.0), y - half, ax.x(c["weight"]), y + half, fill=colour)
+        canvas.text((ax.x0 - 6, y), _short(c["feature"]) + mark[c["expected"]], 11, INK, "rm")
+    canvas.line([(ax.x(0.0), ax.y0), (ax.x(0.0), ax.y1)], MUTED)
+    ax.frame(canvas)
 
 
-def draw_report(results: Sequence[FitResult], header: Sequence[str] = ()) -> Figure:
-    """The report figure (see the module docstring); ``header`` lines go on top."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
+def _row_height(result: FitResult) -> int:
+    return max(300, 17 * len(result.feature_names) + 80)
 
-    heights = [_row_height(r) for r in results] or [1.0]
-    total = _HEADER + sum(heights) + _ROW_GAP * len(heights) + _BOTTOM
-    fig = Figure(figsize=(_WIDTH, total))
-    FigureCanvasAgg(fig)
+
+def draw_report(results: Sequence[FitResult], header: Sequence[str] = ()) -> Image.Image:
+    """The report picture (see the module docstring); ``header`` lines go on top."""
+    from PIL import Image, ImageDraw
+
+    heights = [_row_height(r) for r in results] or [120]
+    total = HEADER + sum(heights) + ROW_GAP * len(heights) + BOTTOM
+    image = Image.new("RGB", (WIDTH, total), "white")
+    canvas = Canvas(image, ImageDraw.Draw(image))
     lines = list(header) or ["specc fit report"]
-    fig.text(0.5 / _WIDTH, 1 - 0.3 / total, lines[0], fontsize=12, weight="bold", va="center")
+    canvas.text((DIST[0] - 50, 18), lines[0], 20, INK)
     if len(lines) > 1:
-        fig.text(0.5 / _WIDTH, 1 - 0.62 / total, "   ".join(lines[1:]), fontsize=8.5, va="center")
-    fig.legend(
-        handles=[
-            Patch(color=AGREES, label="sign as the rules expect"),
-            Patch(color=CONTRADICTS, label="sign against the rules"),
-            Patch(color=NEUTRAL, label="no expectation"),
-        ],
-        loc="upper right",
-        bbox_to_anchor=(1 - 0.2 / _WIDTH, 1 - 0.12 / total),
-        fontsize=7.5,
-        frameon=False,
-        ncol=3,
-    )
+        canvas.text((DIST[0] - 50, 50), "     ".join(lines[1:]), 12, MUTED)
+    x = WIDTH - 24
+    for colour, label in reversed(
+        [
+            (AGREES, "sign as the rules expect"),
+            (CONTRADICTS, "sign against the rules"),
+            (NEUTRAL, "no expectation"),
+        ]
+    ):
+        x -= int(canvas.text_width(label, 11))
+        canvas.text((x, 28), label, 11, INK, "lm")
+        canvas.rect(x - 16, 23, x - 6, 33, fill=colour)
+        x -= 34
     if not results:
-        fig.text(0.5, 0.5, "no response type was fitted", ha="center")
-        return fig
-    top = total - _HEADER
+        canvas.text((WIDTH / 2, total / 2), "no response type was fitted", 14, MUTED, "mm")
+        return image
+    top = HEADER
+    panels: tuple[Callable[[Canvas, FitResult, int, int], None], ...] = (
+        _distributions,
+        _error_rates,
+        _weights,
+    )
     for result, height in zip(results, heights, strict=True):
-        top -= _ROW_GAP
-        bottom = top - height
-        box = (bottom / total, height / total)
-        left = _LEFT
-        dist = fig.add_axes((left / _WIDTH, box[0], _DIST_W / _WIDTH, box[1]))
-        left += _DIST_W + _ERR_GAP
-        err = fig.add_axes((left / _WIDTH, box[0], _ERR_W / _WIDTH, box[1]))
-        left += _ERR_W + _LABEL_W
-        wts = fig.add_axes((left / _WIDTH, box[0], _WEIGHT_W / _WIDTH, box[1]))
-        _distributions(dist, result)
-        _error_rates(err, result)
-        _weights(wts, result)
-        top = bottom
-    return fig
+        top += ROW_GAP
+        for panel in panels:
+            panel(canvas, result, top, top + height)
+        top += height
+    return image

@@ -104,8 +104,7 @@ def plot_report(
     """Draw the report picture (:func:`specc.fit.figure.draw_report`) into ``path``."""
     from specc.fit.figure import draw_report
 
-    fig = draw_report(results, header)
-    fig.savefig(str(path), dpi=100)
+    draw_report(results, header).save(str(path), format="PNG", compress_level=6)
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
