@@ -381,7 +381,7 @@ def test_importing_the_adapters_loads_no_trainer_library() -> None:
     from golden import ROOT
 
     probe = (
-        "import specc.integrations.trl, sys\n"
+        "import specc.integrations.trl, specc.integrations.verl, sys\n"
         "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
     )
     out = subprocess.run(
