@@ -19,7 +19,8 @@ step per training step from the costs of that step's completions. ``rbr.callback
 end, so evaluation batches never move λ, and saves λ with each checkpoint; the reward
 refuses to run inside a trainer without it. The first batch scored in a training step
 updates λ and is shaped with the updated λ (Safe RLHF's order); later batches of the
-same step only join the cost window.
+same step only join the cost window. Under ``torch.distributed`` the ranks exchange
+their costs first, so every rank holds the same λ.
 
 Metrics go to TRL's ``log_metric`` each call: ``rbr/reward`` (the mean unshaped
 reward), ``rbr/tier/<tier>`` (mean tier probability over the rows that have the tier),
@@ -41,6 +42,8 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from specc.errors import DataError, UsageError
 from specc.safe import LagrangeSet
@@ -92,23 +95,19 @@ def rbr_reward(
 
 
 def _lagrange_for(reward: Reward, constraints: bool | LagrangeSet) -> LagrangeSet | None:
-    limits = {c.name: c.limit for c in reward.constraints}
-    if constraints is False or not limits:
-        if isinstance(constraints, LagrangeSet) and len(constraints):
-            raise UsageError("the policy has no constraints; pass constraints=False")
-        return None
-    if constraints is True:
-        return LagrangeSet.for_limits(limits)
-    if not isinstance(constraints, LagrangeSet):
+    if not isinstance(constraints, (bool, LagrangeSet)):
         raise UsageError(
             f"constraints must be True, False or a specc.safe.LagrangeSet, not "
             f"{type(constraints).__name__}"
         )
+    limits = {c.name: c.limit for c in reward.constraints}
+    if not isinstance(constraints, LagrangeSet):
+        return LagrangeSet.for_limits(limits) if constraints and limits else None
     if set(constraints.names) != set(limits):
         raise UsageError(
             f"the LagrangeSet has controllers for {', '.join(constraints.names) or 'nothing'}; "
-            f"the policy's constraints are {', '.join(limits)}",
-            # keep one controller per constraint, named as in the policy
+            f"the policy's constraints are {', '.join(limits) or 'none'} (give one "
+            "controller per constraint, named as in the policy)"
         )
     for name, ctl in constraints.controllers.items():
         if ctl.limit != limits[name]:
@@ -118,7 +117,9 @@ def _lagrange_for(reward: Reward, constraints: bool | LagrangeSet) -> LagrangeSe
                 ctl.limit,
                 limits[name],
             )
-    # Columns of the cost matrix follow the policy's order.
+    if not limits:
+        return None
+    # The same controllers, in the policy's order: the order of the cost columns.
     return LagrangeSet({name: constraints.controllers[name] for name in limits})
 
 
@@ -311,10 +312,11 @@ class _RBRBase:
                 )
             if not self._in_step:
                 return  # evaluation, or a call outside training: shape only
+            costs, applies = _all_processes(batch.costs, batch.applies)
             if self._stepped:
-                self.lagrange.observe(batch.costs, batch.applies)
+                self.lagrange.observe(costs, applies)
             else:
-                self.lagrange.update(batch.costs, batch.applies)
+                self.lagrange.update(costs, applies)
                 self._stepped = True
 
     def _log(self, log_metric: Callable[[str, float], Any], batch: ScoredBatch, n: int) -> None:
@@ -336,6 +338,20 @@ class _RBRBase:
         if self.lagrange is not None:
             for constraint, lam in self.lagrange.lams.items():
                 log_metric(f"{name}/lambda/{constraint}", lam)
+
+
+def _all_processes(costs: np.ndarray, applies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every process's costs under ``torch.distributed`` (data-parallel training: each
+    rank scores its share, and every rank calls the reward at the same point of a
+    step, so the collective is safe); the costs as given in a single process. With
+    every rank stepping on the same costs, every rank has the same λ."""
+    import torch.distributed as dist  # torch is loaded in any trainer by now
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return costs, applies
+    parts: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(parts, (costs, applies))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 class RBRReward(_RBRBase):

@@ -388,3 +388,33 @@ def test_importing_the_adapters_loads_no_trainer_library() -> None:
         [sys.executable, "-c", probe], check=True, capture_output=True, text=True, cwd=ROOT
     ).stdout.split()
     assert not set(out) & {"trl", "verl", "transformers", "torch", "ray"}
+
+
+def test_data_parallel_ranks_share_one_lambda(artifact: Path, tmp_path: Path) -> None:
+    """Under torch.distributed every rank steps λ on all ranks' costs, so λ agrees."""
+    import torch.multiprocessing as mp
+
+    from .distributed import RANK_TEXTS, rank_main
+
+    mp.spawn(
+        rank_main,
+        args=(2, str(tmp_path / "init"), str(artifact), str(tmp_path)),
+        nprocs=2,
+        join=True,
+    )
+    results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert results[0]["lams"] == results[1]["lams"]
+    reference = specc.load(artifact, grader="rules")
+    batches = [
+        reference.score_with_costs(_rows(["p"] * len(t), t, ["terse"] * len(t))) for t in RANK_TEXTS
+    ]
+    lagrange = LagrangeSet.for_limits({c.name: c.limit for c in reference.constraints})
+    lagrange.update(
+        np.concatenate([b.costs for b in batches]), np.concatenate([b.applies for b in batches])
+    )
+    assert results[0]["lams"] == pytest.approx(lagrange.lams, rel=1e-12)
+    assert lagrange.lams["no_digits"] > 1.0  # the digits pushed it up
+    for result, batch in zip(results, batches, strict=True):
+        assert result["rewards"] == pytest.approx(
+            lagrange.shape(batch.rewards, batch.costs).tolist(), abs=1e-12
+        )
