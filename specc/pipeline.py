@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from specc.fit import FitResult
     from specc.fit.metrics import Polarity
     from specc.fit.read import FeatureTable
+    from specc.grade import FeatureRow
 
 __all__ = ["fit_artifact", "polarity", "run_build", "run_explain", "run_fit"]
 
@@ -82,14 +83,23 @@ def _process_age() -> float | None:
 
 def fit_artifact(
     artifact: Artifact,
-    table: FeatureTable,
+    table: FeatureTable | Sequence[FeatureRow],
     *,
+    source: str = "features",
     optimizer: str | None = None,
     valid_fraction: float = 0.2,
     seed: int = 0,
 ) -> tuple[list[FitResult], list[str]]:
-    """Fit every response type that has rows; returns the results and warnings."""
+    """Fit every response type that has rows (a table read by
+    :func:`specc.fit.read.read_feature_table`, or feature rows in memory, ``source``
+    naming them in errors); returns the results and warnings."""
     from specc.fit import FitSettings, fit_response_type
+    from specc.fit.read import FeatureTable, table_from_rows
+
+    if not isinstance(table, FeatureTable):
+        if not table:
+            raise DataError("no rows to fit", where=source, hint="the features file is empty")
+        table = table_from_rows(artifact, table, source)
 
     warnings = [
         f"response type '{rt.name}' has no rows: it is not fitted"
@@ -133,9 +143,10 @@ def _fit_and_save(
 ) -> list[FitResult]:
     startup = _process_age()
     t_start = time.perf_counter()
+    from specc.files import Staging
     from specc.fit import summary_table, write_report
     from specc.fit.read import read_feature_table
-    from specc.weights import save_weights, weights_from_results
+    from specc.weights import WEIGHTS_DIR, save_weights, weights_from_results
 
     t_imported = time.perf_counter()
     table = read_feature_table(features_path, artifact)
@@ -148,33 +159,37 @@ def _fit_and_save(
         seed=args.seed,
     )
     t_fit = time.perf_counter()
-    save_weights(artifact.path, weights_from_results(artifact.spec_hash, results))
-    t_saved = time.perf_counter()
-    timings = {
-        # start-up: the interpreter, the command line and the artifact (None off Linux)
-        "startup": startup,
-        "imports": t_imported - t_start,  # numpy and the fit's modules
-        "read": t_read - t_imported,
-        "fit": t_fit - t_read,
-        "weights": t_saved - t_fit,
-    }
-    paths = write_report(
-        results,
-        report_dir,
-        spec_hash=artifact.spec_hash,
-        extra={
-            "policy": {"name": artifact.manifest.name, "version": artifact.manifest.version},
-            "data": str(features_path),
-            **(extra or {}),
-        },
-        timings=timings,
-    )
+    weights = weights_from_results(artifact.spec_hash, results)
+    # The weights unit and the report appear together, or (an error, a full disk)
+    # neither changes.
+    with Staging() as stage:
+        save_weights(artifact.path, weights, key=artifact.key, stage=stage)
+        timings = {
+            # start-up: the interpreter, the command line and the artifact (None off Linux)
+            "startup": startup,
+            "imports": t_imported - t_start,  # numpy and the fit's modules
+            "read": t_read - t_imported,
+            "fit": t_fit - t_read,
+            "weights": time.perf_counter() - t_fit,
+        }
+        paths = write_report(
+            results,
+            report_dir,
+            spec_hash=artifact.spec_hash,
+            extra={
+                "policy": {"name": artifact.manifest.name, "version": artifact.manifest.version},
+                "data": str(features_path),
+                **(extra or {}),
+            },
+            timings=timings,
+            stage=stage,
+        )
     quiet = getattr(args, "quiet", False)
     for w in warnings:
         _say(f"warning: {w}", quiet)
     print(summary_table(results))
     _say(
-        f"weights -> {artifact.path / 'weights.safetensors'}\nreport  -> {paths.json}"
+        f"weights -> {artifact.path / WEIGHTS_DIR}\nreport  -> {paths.json}"
         + (f", {paths.png}" if paths.png else ""),
         quiet,
     )
@@ -182,6 +197,10 @@ def _fit_and_save(
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    from specc.files import check_output_dir
+
+    if args.report:
+        check_output_dir(args.report, "--report")
     artifact = load_artifact(args.artifact)
     features = Path(args.features)
     if not features.exists():
@@ -237,8 +256,6 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    from specc.reward import load
-
     try:
         text = sys.stdin.read() if args.row == "-" else Path(args.row).read_text(encoding="utf-8")
     except OSError as exc:
@@ -251,7 +268,11 @@ def run_explain(args: argparse.Namespace) -> int:
         ) from None
     if not isinstance(row, dict):
         raise DataError("expected one JSON object (a data row)", where=args.row)
-    reward = load(args.artifact, grader=args.grader)
+    # Verify the artifact before the reward (and torch) loads: a bad one fails fast.
+    artifact = load_artifact(args.artifact)
+    from specc.reward import load
+
+    reward = load(artifact, grader=args.grader)
     explanation = reward.explain(row)
     if args.json:
         print(json.dumps(explanation.to_json(), indent=2))

@@ -20,6 +20,7 @@ Every problem is a :class:`~specc.errors.DataError` naming ``file:line``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,11 +34,12 @@ from specc.jsonl import iter_jsonl
 
 if TYPE_CHECKING:
     from specc.artifact import Artifact, ResponseTypeEntry
+    from specc.grade.features import FeatureRow
 
 #: Rows converted to float32 together.
 CHUNK_ROWS = 1 << 16
 
-__all__ = ["FeatureTable", "TypeRows", "read_feature_table"]
+__all__ = ["FeatureTable", "TypeRows", "read_feature_table", "table_from_rows"]
 
 
 @dataclass(frozen=True)
@@ -204,21 +206,20 @@ class _Builder:
         )
 
 
-def read_feature_table(path: str | Path, artifact: Artifact) -> FeatureTable:
-    """Read ``path`` for fitting against ``artifact`` (see the module docstring).
+class _Table:
+    """Routes rows to their response type's builder."""
 
-    A row of an unknown response type, with a missing or wrong field, a tier label
-    that is not one of its type's tiers, or a value out of bounds
-    (:mod:`specc.fit.data`) is a :class:`DataError` at its ``file:line``; an empty
-    file is one too."""
-    source = str(path)
-    builders: dict[str, _Builder] = {}
-    rows = 0
-    for line, where, obj in iter_jsonl(path, "features file"):
+    def __init__(self, artifact: Artifact, source: str):
+        self.artifact = artifact
+        self.source = source
+        self.builders: dict[str, _Builder] = {}
+        self.rows = 0
+
+    def add(self, obj: Any, line: int, where: str) -> None:
         if not isinstance(obj, dict):
             raise DataError("a feature row must be a JSON object", where)
         name = obj.get("response_type")
-        builder = builders.get(name) if isinstance(name, str) else None
+        builder = self.builders.get(name) if isinstance(name, str) else None
         if builder is None:
             if not isinstance(name, str):
                 raise DataError(
@@ -227,21 +228,55 @@ def read_feature_table(path: str | Path, artifact: Artifact) -> FeatureTable:
                     "feature files are written by `specc grade`; regenerate it",
                 )
             try:
-                rt = artifact.response_type(name)
+                rt = self.artifact.response_type(name)
             except KeyError as exc:
                 raise DataError(
                     str(exc.args[0]),
                     where,
                     "the features were graded with another spec; regrade them",
                 ) from None
-            builder = builders.get(rt.name)
+            builder = self.builders.get(rt.name)
             if builder is None:
                 index = {t: i for i, t in enumerate(rt.tiers)}
-                builder = builders[rt.name] = _Builder(rt, source, index)
-            builders[name] = builder
+                builder = self.builders[rt.name] = _Builder(rt, self.source, index)
+            self.builders[name] = builder
         builder.add(obj, line, where)
-        rows += 1
-    if rows == 0:
-        raise DataError("no feature rows: the file is empty", source)
-    types = {b.rt.name: b.build() for b in {id(b): b for b in builders.values()}.values()}
-    return FeatureTable(source, types, rows)
+        self.rows += 1
+
+    def build(self) -> FeatureTable:
+        if self.rows == 0:
+            raise DataError("no feature rows: the file is empty", self.source)
+        unique = {id(b): b for b in self.builders.values()}.values()
+        return FeatureTable(self.source, {b.rt.name: b.build() for b in unique}, self.rows)
+
+
+def table_from_rows(
+    artifact: Artifact, rows: Sequence[FeatureRow], source: str = "features"
+) -> FeatureTable:
+    """A :class:`FeatureTable` from rows in memory (``specc.grade.FeatureRow``), with
+    the same checks; row ``i`` is "line" ``i + 1`` of ``source``."""
+    table = _Table(artifact, source)
+    for i, row in enumerate(rows, start=1):
+        obj = {
+            "response_type": row.response_type,
+            "prompt_id": row.prompt_id,
+            "completion_label": row.completion_label,
+            "features": list(row.features),
+            "base_reward": row.base_reward,
+            "classes": row.classes,
+        }
+        table.add(obj, i, f"{source}:{i}")
+    return table.build()
+
+
+def read_feature_table(path: str | Path, artifact: Artifact) -> FeatureTable:
+    """Read ``path`` for fitting against ``artifact`` (see the module docstring).
+
+    A row of an unknown response type, with a missing or wrong field, a tier label
+    that is not one of its type's tiers, or a value out of bounds
+    (:mod:`specc.fit.data`) is a :class:`DataError` at its ``file:line``; an empty
+    file is one too."""
+    table = _Table(artifact, str(path))
+    for line, where, obj in iter_jsonl(path, "features file"):
+        table.add(obj, line, where)
+    return table.build()

@@ -12,6 +12,7 @@ policy, spec hash, data file and ``timings_s``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from specc.files import Staging
 from specc.fit.fitter import FitResult
 
 FORMAT = "specc.fit-report/1"
@@ -61,25 +63,35 @@ def write_report(
     extra: Mapping[str, Any] | None = None,
     plot: bool = True,
     timings: Mapping[str, float | None] | None = None,
+    stage: Staging | None = None,
 ) -> ReportPaths:
-    """Write ``report.json`` (and ``report.png`` unless ``plot`` is false) in ``out_dir``.
+    """Write ``report.json`` (and ``report.png`` unless ``plot`` is false) in ``out_dir``,
+    atomically (:mod:`specc.files`); with ``stage``, when that staging commits.
 
     ``extra`` goes into ``report.json`` at the top level; its ``policy`` (``name``,
     ``version``) and ``data`` also head the picture. ``timings`` (seconds, e.g. start-up
     and reading) become ``timings_s``, with the picture's own drawing time added."""
     root = Path(out_dir)
-    root.mkdir(parents=True, exist_ok=True)
     json_path = root / "report.json"
     data = report_dict(results, spec_hash=spec_hash, extra=extra)
     times: dict[str, float | None] = dict(timings or {})
-    png_path = None
-    if plot:
-        png_path = root / "report.png"
-        t0 = time.perf_counter()
-        plot_report(results, png_path, header=report_header(data))
-        times["picture"] = time.perf_counter() - t0
-    data["timings_s"] = {k: None if v is None else round(v, 4) for k, v in times.items()}
-    json_path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    own = stage is None
+    stage = stage or Staging()
+    try:
+        png_path = None
+        if plot:
+            png_path = root / "report.png"
+            t0 = time.perf_counter()
+            plot_report(results, png_path, header=report_header(data), stage=stage)
+            times["picture"] = time.perf_counter() - t0
+        data["timings_s"] = {k: None if v is None else round(v, 4) for k, v in times.items()}
+        text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+        stage.write_bytes(json_path, text.encode())
+    except BaseException:
+        stage.discard()
+        raise
+    if own:
+        stage.commit()
     return ReportPaths(json_path, png_path)
 
 
@@ -99,12 +111,19 @@ def report_header(data: Mapping[str, Any]) -> list[str]:
 
 
 def plot_report(
-    results: Sequence[FitResult], path: str | Path, *, header: Sequence[str] = ()
+    results: Sequence[FitResult],
+    path: str | Path,
+    *,
+    header: Sequence[str] = (),
+    stage: Staging | None = None,
 ) -> None:
     """Draw the report picture (:func:`specc.fit.figure.draw_report`) into ``path``."""
     from specc.fit.figure import draw_report
 
-    draw_report(results, header).save(str(path), format="PNG", compress_level=6)
+    image = draw_report(results, header)
+    with contextlib.ExitStack() as scope:
+        staging = stage or scope.enter_context(Staging())
+        image.save(scope.enter_context(staging.open(path)), format="PNG", compress_level=6)
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

@@ -12,6 +12,15 @@ import pytest
 from .helpers import feature_rows, make_artifact, run_specc, write_rows
 
 
+def _weights_bytes(artifact: Path) -> dict[str, bytes]:
+    from specc.weights import WEIGHTS_DIR
+
+    unit = artifact / WEIGHTS_DIR
+    files = {str(p.relative_to(unit)): p.read_bytes() for p in unit.rglob("*") if p.is_file()}
+    assert files, "no weights were written"
+    return files
+
+
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_artifact(tmp_path_factory.mktemp("fit-cli"))
@@ -53,7 +62,7 @@ def test_an_out_of_bounds_value_is_exit_1_at_its_line_and_saves_nothing(
 ) -> None:
     good = write_rows(tmp_path / "good.jsonl", feature_rows())
     assert run_specc("fit", str(artifact), str(good), "--report", str(tmp_path)).returncode == 0
-    before = (artifact / "weights.safetensors").read_bytes()
+    before = _weights_bytes(artifact)
     rows = feature_rows(seed=1)
     if column is None:
         rows[6]["base_reward"] = value
@@ -64,7 +73,7 @@ def test_an_out_of_bounds_value_is_exit_1_at_its_line_and_saves_nothing(
     assert done.returncode == 1, done.stderr
     assert f"{bad}:7: {message}" in done.stderr
     assert "Traceback" not in done.stderr
-    assert (artifact / "weights.safetensors").read_bytes() == before  # untouched
+    assert _weights_bytes(artifact) == before  # untouched
     assert not (tmp_path / "r2" / "report.json").exists()
 
 
