@@ -307,11 +307,10 @@ def check_input(
             f"{label}: no pairs from {single} prompt{'s' * (single != 1)} with a single completion"
         )
     # Prompts whose completions all share one tier give no pairs either.
-    tier_lo = np.full(n_groups, len(tier_names), dtype=np.int64)
-    tier_hi = np.full(n_groups, -1, dtype=np.int64)
-    np.minimum.at(tier_lo, codes, r)
-    np.maximum.at(tier_hi, codes, r)
-    same = int(((tier_lo == tier_hi) & (sizes > 1)).sum())
+    n_tiers = len(tier_names)
+    per_tier = np.bincount(codes * n_tiers + r, minlength=n_groups * n_tiers)
+    distinct = (per_tier.reshape(n_groups, n_tiers) > 0).sum(axis=1)
+    same = int(((distinct == 1) & (sizes > 1)).sum())
     if same:
         warnings.append(
             f"{label}: no pairs from {same} prompt{'s' * (same != 1)} whose completions "

@@ -166,7 +166,11 @@ def gather_rows(x: Floats, rows: Index, dtype: type[np.floating[Any]]) -> Floats
     full-size temporary of another dtype)."""
     out: Floats = np.empty((rows.shape[0], x.shape[1]), dtype=dtype)
     for r0 in range(0, rows.shape[0], CHUNK_ROWS):
-        out[r0 : r0 + CHUNK_ROWS] = x[rows[r0 : r0 + CHUNK_ROWS]]
+        part = rows[r0 : r0 + CHUNK_ROWS]
+        if x.dtype == dtype:  # np.take into the output: no temporary, twice as fast
+            np.take(x, part, axis=0, out=out[r0 : r0 + CHUNK_ROWS])
+        else:
+            out[r0 : r0 + CHUNK_ROWS] = x[part]
     return out
 
 

@@ -22,6 +22,7 @@ gradient are accumulated in float64 from the integer counts.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -68,9 +69,23 @@ def pairwise_hinge_loss(
     return float(np.maximum(slack, 0.0).sum() / len(pairs))
 
 
-def chunk_bounds(better: Index, worse: Index, size: int = CHUNK_PAIRS) -> list[tuple[int, ...]]:
-    """``(p0, p1, lo, hi)`` per chunk of ``size`` pairs: the pairs ``p0:p1`` touch only
-    rows ``lo:hi``."""
+@dataclass(frozen=True)
+class Chunk:
+    """Pairs ``p0:p1``, which touch only rows ``lo:hi``. When the pairs are sorted by
+    their better row, ``runs`` holds where each better row's run starts (within the
+    chunk) and ``rows`` which row it is: the better side is then a ``repeat`` and its
+    counts a ``reduceat``, cheaper than a gather and a ``bincount``."""
+
+    p0: int
+    p1: int
+    lo: int
+    hi: int
+    runs: npt.NDArray[np.int32] | None = None
+    rows: Index | None = None
+
+
+def chunk_bounds(better: Index, worse: Index, size: int = CHUNK_PAIRS) -> list[Chunk]:
+    """The pairs in chunks of ``size`` (see :class:`Chunk`)."""
     n_pairs = int(better.shape[0])
     if n_pairs == 0:
         return []
@@ -78,7 +93,18 @@ def chunk_bounds(better: Index, worse: Index, size: int = CHUNK_PAIRS) -> list[t
     lo = np.minimum(np.minimum.reduceat(better, cuts), np.minimum.reduceat(worse, cuts))
     hi = np.maximum(np.maximum.reduceat(better, cuts), np.maximum.reduceat(worse, cuts)) + 1
     ends = np.append(cuts[1:], n_pairs)
-    return list(zip(cuts.tolist(), ends.tolist(), lo.tolist(), hi.tolist(), strict=True))
+    by_better = bool(n_pairs < 2 or (better[1:] >= better[:-1]).all())
+    chunks = []
+    bounds = zip(cuts.tolist(), ends.tolist(), lo.tolist(), hi.tolist(), strict=True)
+    for p0, p1, low, high in bounds:
+        if by_better:
+            part = better[p0:p1]
+            runs = np.flatnonzero(part[1:] != part[:-1]).astype(np.int32) + 1
+            runs = np.concatenate((np.zeros(1, dtype=np.int32), runs))
+            chunks.append(Chunk(p0, p1, low, high, runs, part[runs]))
+        else:
+            chunks.append(Chunk(p0, p1, low, high))
+    return chunks
 
 
 def matvec_t(x: Floats, c: npt.NDArray[Any], rows: int | None = None) -> FloatArray:
@@ -175,11 +201,18 @@ class HingeObjective:
         cw.fill(0)
         cb.fill(0)
         better, worse = self._better, self._worse
-        for p0, p1, lo, hi in self._chunks:
-            b, w = better[p0:p1], worse[p0:p1]
-            active = rewards[w] > shifted[b]
+        for c in self._chunks:
+            lo, hi = c.lo, c.hi
+            w = worse[c.p0 : c.p1]
+            if c.runs is not None and c.rows is not None:
+                lengths = np.diff(c.runs, append=np.int32(c.p1 - c.p0))
+                active = rewards[w] > np.repeat(shifted[c.rows], lengths)
+                cb[c.rows] += np.add.reduceat(active.view(np.int8), c.runs, dtype=np.int64)
+            else:
+                b = better[c.p0 : c.p1]
+                active = rewards[w] > shifted[b]
+                cb[lo:hi] += np.bincount(b[active] - lo, minlength=hi - lo)
             cw[lo:hi] += np.bincount(w[active] - lo, minlength=hi - lo)
-            cb[lo:hi] += np.bincount(b[active] - lo, minlength=hi - lo)
         return cw, cb
 
     def __call__(self, weights: FloatArray) -> tuple[float, FloatArray]:

@@ -84,16 +84,17 @@ def sorted_pairs(sorted_key: IntArray, n_tiers: int) -> tuple[Index, Index, IntA
     better = np.empty(n_pairs, dtype=dtype)
     worse = np.empty(n_pairs, dtype=dtype)
     positions = np.arange(n, dtype=dtype)
+    # worse[k] = first_worse[p] + (k - starts[p]) for the pair k of better row p
+    shift = first_worse - starts[:-1]
     for r0 in range(0, n, BUILD_CHUNK_ROWS):
         r1 = min(n, r0 + BUILD_CHUNK_ROWS)
         p0, p1 = int(starts[r0]), int(starts[r1])
         if p0 == p1:
             continue
-        run = counts[r0:r1]
-        better[p0:p1] = np.repeat(positions[r0:r1], run)
-        # worse = first_worse[p] + (index of the pair within p's run)
-        shift = (first_worse[r0:r1] - (starts[r0:r1] - p0)).astype(dtype)
-        np.add(np.arange(p1 - p0, dtype=dtype), np.repeat(shift, run), out=worse[p0:p1])
+        part = np.repeat(positions[r0:r1], counts[r0:r1])
+        better[p0:p1] = part
+        local = (shift[r0:r1] + p0).astype(dtype)  # for chunk-local k
+        np.add(np.arange(p1 - p0, dtype=dtype), local[part - r0], out=worse[p0:p1])
     return better, worse, starts
 
 

@@ -29,6 +29,11 @@ from specc.fit.settings import WEIGHT_DECAY_GRID, FitSettings
 
 FloatArray = npt.NDArray[np.float64]
 
+#: The path's fits stop when the objective moves less than this: a choice between
+#: weight decays a factor of three apart does not need the last digits (the chosen
+#: one is refitted at the settings' tolerance).
+SELECT_TOLERANCE = 1e-6
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -112,7 +117,10 @@ def select_weight_decay(
     n_pairs = int(scorer.better.shape[0])
     for wd in sorted(grid, reverse=True):
         objective.l2 = wd
-        opt = run_lbfgs(objective, objective.d, settings.replace(weight_decay=wd), x0=weights)
+        path = settings.replace(
+            weight_decay=wd, tolerance=max(settings.tolerance, SELECT_TOLERANCE)
+        )
+        opt = run_lbfgs(objective, objective.d, path, x0=weights)
         weights = opt.weights
         correct, hinge = scorer.score(weights)
         candidate = Candidate(wd, correct, n_pairs, hinge, opt.iterations, opt.evaluations)

@@ -99,3 +99,23 @@ def test_the_same_weights_on_every_thread_count() -> None:
         )
         outputs.add(done.stdout)
     assert len(outputs) == 1
+
+
+def test_sorted_and_shuffled_pairs_evaluate_alike() -> None:
+    """Pairs sorted by their better row take the run-length path; any order works."""
+    x, group, rank, base = data(4)
+    order = np.lexsort((rank, group))
+    x, group, rank, base = x[order], group[order], rank[order], base[order]
+    pairs = make_pairs(group, rank)  # rows sorted by (prompt, tier): pairs sorted too
+    assert (np.diff(pairs.better) >= 0).all()
+    shuffle = np.random.default_rng(0).permutation(len(pairs))
+    margin = np.array([1.0, 0.5, 0.25])[rank]
+    w = np.random.default_rng(1).normal(size=x.shape[1])
+    runs = HingeObjective(x, base, margin, pairs.better, pairs.worse, chunk_pairs=64)
+    loose = HingeObjective(
+        x, base, margin, pairs.better[shuffle], pairs.worse[shuffle], chunk_pairs=64
+    )
+    assert runs._chunks[0].runs is not None and loose._chunks[0].runs is None
+    (f1, g1), (f2, g2) = runs(w), loose(w)
+    assert f1 == pytest.approx(f2, rel=1e-6)
+    np.testing.assert_allclose(g1, g2, rtol=1e-6, atol=1e-9)

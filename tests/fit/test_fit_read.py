@@ -121,3 +121,37 @@ def test_read_features_splits_lines_on_newlines_only_and_checks_numbers(tmp_path
     rows[1]["base_reward"] = "high"
     with pytest.raises(DataError, match="base_reward must be a number"):
         read_features(write_rows(path, rows))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"f": [0.25, 1, -3.5e-7, 1e99, 123456789012345678], "s": "x"}',
+        '{"id": "1234567890123456789012", "f": [0.5]}',  # a long digit run in a string
+        '{"f": [0.00000000000000000000001, 9.5E+300, 1e-320]}',
+        '{"big": -9223372036854775808, "f": [1E+2]}',
+    ],
+)
+def test_the_fast_decoder_gives_the_checked_decoders_values(line: str) -> None:
+    from specc import jsonl
+
+    assert jsonl.parse_line(line, "f:1") == jsonl._DECODER.decode(line)
+    assert repr(jsonl.parse_line(line, "f:1")) == repr(json.loads(line))
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"f": [1e999]}', "overflows to infinity"),
+        ('{"f": [-1E+400]}', "overflows to infinity"),
+        ('{"n": 9223372036854775808}', "out of range"),
+        ('{"n": NaN}', "not a JSON number"),
+        ('{"n": -Infinity}', "not a JSON number"),
+        ('{"n": 1' + "0" * 70 + "}", "at most 64"),
+    ],
+)
+def test_numbers_that_cross_a_bound_are_still_refused(line: str, message: str) -> None:
+    from specc import jsonl
+
+    with pytest.raises(DataError, match=message):
+        jsonl.parse_line(line, "f:1")
