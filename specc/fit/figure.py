@@ -119,9 +119,10 @@ def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
     return ticks
 
 
-def _tick_label(value: float, percent: bool = False) -> str:
+def _tick_label(value: float, percent: bool = False, step: float = 1.0) -> str:
     if percent:
-        return f"{value:.0%}"
+        decimals = max(0, -math.floor(math.log10(step * 100) + 1e-9)) if step > 0 else 0
+        return f"{value:.{decimals}%}"
     text = f"{value:.6g}"
     return "0" if text in ("-0", "0") else text
 
@@ -145,6 +146,26 @@ class Canvas:
 
     def text_width(self, text: str, size: int = 12) -> float:
         return float(self.draw.textlength(text, font=_font(size)))
+
+    def fitted(self, text: str, width: float, size: int = 11) -> str:
+        """``text``, shortened with an ellipsis until it is at most ``width`` wide."""
+        if self.text_width(text, size) <= width:
+            return text
+        while len(text) > 1 and self.text_width(text + "…", size) > width:
+            text = text[:-1]
+        return text + "…"
+
+    def label_lines(self, text: str, width: float, size: int = 11) -> list[str]:
+        """``text`` on one line, or split at an underscore onto two, each at most
+        ``width`` wide (shortened if need be)."""
+        if self.text_width(text, size) <= width or "_" not in text:
+            return [self.fitted(text, width, size)]
+        cuts = [i for i, ch in enumerate(text) if ch == "_"]
+        cut = min(cuts, key=lambda i: abs(2 * i - len(text)))
+        return [
+            self.fitted(text[: cut + 1], width, size),
+            self.fitted(text[cut + 1 :], width, size),
+        ]
 
     def vertical_text(self, xy: tuple[int, int], text: str, size: int = 12) -> None:
         """``text`` rotated a quarter turn, centred on ``xy``."""
@@ -203,11 +224,12 @@ class Axes:
         canvas.rect(self.x0, self.y0, self.x1, self.y1, outline=MUTED)
 
     def y_ticks(self, canvas: Canvas, ticks: Sequence[float], percent: bool = False) -> None:
+        step = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
         for t in ticks:
             py = self.y(t)
             canvas.line([(self.x0 + 1, py), (self.x1 - 1, py)], fill=GRID)
             canvas.line([(self.x0 - 4, py), (self.x0, py)], fill=MUTED)
-            canvas.text((self.x0 - 7, py), _tick_label(t, percent), 11, MUTED, "rm")
+            canvas.text((self.x0 - 7, py), _tick_label(t, percent, step), 11, MUTED, "rm")
 
     def x_ticks(self, canvas: Canvas, ticks: Sequence[float]) -> None:
         for t in ticks:
@@ -255,7 +277,7 @@ def _distributions(canvas: Canvas, result: FitResult, top: int, bottom: int) -> 
     if not hi > lo:
         lo, hi = lo - 0.5, hi + 0.5
     pad = 0.05 * (hi - lo)
-    ax = Axes(DIST[0], top, DIST[1], bottom - 34, (-0.6, n_tiers - 0.4), (lo - pad, hi + pad))
+    ax = Axes(DIST[0], top, DIST[1], bottom - 46, (-0.6, n_tiers - 0.4), (lo - pad, hi + pad))
     ax.y_ticks(canvas, nice_ticks(lo - pad, hi + pad))
     canvas.vertical_text((DIST[0] - 52, (ax.y0 + ax.y1) // 2), "reward - prompt's mean ideal")
     if not finite.any():
@@ -266,11 +288,14 @@ def _distributions(canvas: Canvas, result: FitResult, top: int, bottom: int) -> 
             MUTED,
             "mm",
         )
+    slot = (ax.x(1) - ax.x(0)) * 0.94
     for t, tier in enumerate(result.tier_names):
         v = values[finite & (result.tier_rank == t)]
         centre = ax.x(t)
-        canvas.text((centre, ax.y1 + 6), _short(tier, 24), 11, INK, "ma")
-        canvas.text((centre, ax.y1 + 20), f"({v.shape[0]:,})", 11, MUTED, "ma")
+        lines = canvas.label_lines(tier, slot)
+        for k, line in enumerate(lines):
+            canvas.text((centre, ax.y1 + 5 + 13 * k), line, 11, INK, "ma")
+        canvas.text((centre, ax.y1 + 5 + 13 * len(lines)), f"({v.shape[0]:,})", 11, MUTED, "ma")
         if v.shape[0] == 0:
             continue
         colour = TIER_COLOURS[t % len(TIER_COLOURS)]
@@ -305,7 +330,7 @@ def _error_rates(canvas: Canvas, result: FitResult, top: int, bottom: int) -> No
     series.append(("fitted reward", list(metrics.error_rate_by_tier()[1:]), FITTED))
     highest = max((r for _, rates, _ in series for r in rates if math.isfinite(r)), default=0.0)
     ymax = max(highest * 1.22, 0.01)
-    ax = Axes(ERRORS[0], top, ERRORS[1], bottom - 34, (-0.5, len(tiers) - 0.5), (0.0, ymax))
+    ax = Axes(ERRORS[0], top, ERRORS[1], bottom - 46, (-0.5, len(tiers) - 0.5), (0.0, ymax))
     ax.y_ticks(canvas, nice_ticks(0.0, ymax, 4), percent=True)
     width = (ax.x(1) - ax.x(0)) * 0.8 / len(series)
     for k, (_, rates, colour) in enumerate(series):
@@ -316,8 +341,10 @@ def _error_rates(canvas: Canvas, result: FitResult, top: int, bottom: int) -> No
             label = "–" if not math.isfinite(rate) else f"{rate:.1%}"
             y = ax.y(rate if math.isfinite(rate) else 0.0)
             canvas.text((left + width / 2, y - 2), label, 10, INK, "md")
+    slot = (ax.x(1) - ax.x(0)) * 0.96
     for i, tier in enumerate(tiers):
-        canvas.text((ax.x(i), ax.y1 + 6), _short(tier, 18), 11, INK, "ma")
+        for k, line in enumerate(canvas.label_lines(tier, slot, 10)):
+            canvas.text((ax.x(i), ax.y1 + 5 + 12 * k), line, 10, INK, "ma")
     # legend, top left inside the frame
     y = ax.y0 + 8
     for name, _, colour in series:
@@ -333,7 +360,7 @@ def _weights(canvas: Canvas, result: FitResult, top: int, bottom: int) -> None:
     _title(canvas, WEIGHTS[0] - 190, top, f"weights   ({wd})")
     weights = np.array([c["weight"] for c in chart], dtype=np.float64)
     span = float(np.abs(weights).max(initial=0.0)) or 1.0
-    ax = Axes(WEIGHTS[0], top, WEIGHTS[1], bottom - 34, (-1.12 * span, 1.12 * span), (0, 1))
+    ax = Axes(WEIGHTS[0], top, WEIGHTS[1], bottom - 46, (-1.12 * span, 1.12 * span), (0, 1))
     ax.x_ticks(canvas, nice_ticks(-1.12 * span, 1.12 * span, 4))
     step = (ax.y1 - ax.y0) / max(len(chart), 1)
     mark = {"good": " (+)", "bad": " (-)", None: ""}
@@ -342,7 +369,8 @@ def _weights(canvas: Canvas, result: FitResult, top: int, bottom: int) -> None:
         colour = NEUTRAL if c["agrees"] is None else AGREES if c["agrees"] else CONTRADICTS
         half = max(min(step * 0.36, 7.0), 1.0)
         canvas.rect(ax.x(0.0), y - half, ax.x(c["weight"]), y + half, fill=colour)
-        canvas.text((ax.x0 - 6, y), _short(c["feature"]) + mark[c["expected"]], 11, INK, "rm")
+        label = canvas.fitted(c["feature"], 178 - canvas.text_width(mark[c["expected"]], 11))
+        canvas.text((ax.x0 - 6, y), label + mark[c["expected"]], 11, INK, "rm")
     canvas.line([(ax.x(0.0), ax.y0), (ax.x(0.0), ax.y1)], MUTED)
     ax.frame(canvas)
 
