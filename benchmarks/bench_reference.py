@@ -184,6 +184,63 @@ def specc_fit_weights(art: Path, features: Path, report: Path) -> np.ndarray:
     return load_weights(art).get("refuse").weights
 
 
+def whole_process(args: argparse.Namespace, tmp: Path, driver: Path) -> str:
+    """Time specc fit and the reference fitter as whole processes on all rows,
+    interleaved; print the table and return the key=value figures."""
+    x, group, rank, base = paper_rows(args.rows, 0)
+    full = write_features(tmp / "all.jsonl", x, group, rank, base, np.arange(args.rows))
+    commands: dict[str, tuple[list[str], Path]] = {
+        "specc fit (weights, report.json, report.png)": (
+            [
+                sys.executable,
+                "-m",
+                "specc",
+                "fit",
+                str(tmp / "art"),
+                str(full),
+                "--report",
+                str(tmp / "report-all"),
+            ],
+            ROOT,
+        )
+    }
+    if args.reference is not None:
+        commands["reference fitter (read, fit, write)"] = (
+            [
+                sys.executable,
+                str(driver),
+                str(args.reference),
+                str(full),
+                str(tmp / "ref-all.json"),
+            ],
+            tmp,
+        )
+    for cmd, cwd in commands.values():
+        run(cmd, cwd)  # warm the caches
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(args.repeat):
+        for name, (cmd, cwd) in commands.items():
+            times[name].append(run(cmd, cwd))
+    report = json.loads((tmp / "report-all" / "report.json").read_text())
+    print(f"whole process, {args.rows} completions (interleaved, {args.repeat} runs)")
+    print(
+        format_table(
+            ["command", "median s", "min s"],
+            [[n, f"{statistics.median(t):.2f}", f"{min(t):.2f}"] for n, t in times.items()],
+        )
+    )
+    stages = report["timings_s"]
+    print(
+        "specc fit's own timings_s (last run): " + ", ".join(f"{k} {v}" for k, v in stages.items())
+    )
+    specc_s = statistics.median(times["specc fit (weights, report.json, report.png)"])
+    line = f" specc_fit_s={specc_s:.2f}"
+    if args.reference is not None:
+        ref_s = statistics.median(times["reference fitter (read, fit, write)"])
+        line += f" reference_s={ref_s:.2f} speedup={ref_s / specc_s:.1f}"
+    return line
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
@@ -195,6 +252,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--rows", type=int, default=5000, help="completions (default 5000)")
     ap.add_argument("--seeds", type=int, default=3, help="data sets compared (default 3)")
+    ap.add_argument(
+        "--no-timing",
+        action="store_true",
+        help="compare accuracy only, skip the whole-process timings (default: time them)",
+    )
     ap.add_argument(
         "--repeat",
         type=int,
@@ -261,6 +323,15 @@ def main(argv: list[str] | None = None) -> int:
                     precision="float64",
                 ),
             )
+            old_default = fit_response_type(
+                x[tr],
+                group[tr],
+                rank[tr],
+                base_reward=base[tr],
+                tier_names=TIERS,
+                feature_names=[f"f{j}" for j in range(x.shape[1])],
+                settings=FitSettings(weight_decay=0.01, base_reward=True, valid_fraction=0.0),
+            )
             report = json.loads((tmp / f"report-{seed}" / "report.json").read_text())
             chosen = report["response_types"]["refuse"]["weight_decay"]
             row = [
@@ -269,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{chosen:g}",
                 f"{float(np.linalg.norm(w_specc)):.2f}",
                 f"{score(port.weights):.4f}",
+                f"{score(old_default.weights):.4f}",
             ]
             specc_accs.append(score(w_specc))
             if args.reference is not None:
@@ -286,72 +358,28 @@ def main(argv: list[str] | None = None) -> int:
                     f"{float(np.abs(port.weights - w_ref).max()):.1e}",
                 ]
             acc_rows.append(row)
-        headers = ["seed", "specc default", "wd chosen", "|w|", "specc adamw port"]
+        headers = [
+            "seed",
+            "specc default",
+            "wd chosen",
+            "|w|",
+            "specc adamw port",
+            "specc old default (wd 0.01)",
+        ]
         if args.reference is not None:
             headers += ["reference", "|w| ref", "max |port - ref|"]
         print(f"held-out pair accuracy, {args.rows} completions, 20% of prompts held out")
         print(format_table(headers, acc_rows))
         print()
 
-        # 2. whole process on all rows
-        x, group, rank, base = paper_rows(args.rows, 0)
-        full = write_features(tmp / "all.jsonl", x, group, rank, base, np.arange(args.rows))
-        commands: dict[str, tuple[list[str], Path]] = {
-            "specc fit (weights, report.json, report.png)": (
-                [
-                    sys.executable,
-                    "-m",
-                    "specc",
-                    "fit",
-                    str(tmp / "art"),
-                    str(full),
-                    "--report",
-                    str(tmp / "report-all"),
-                ],
-                ROOT,
-            )
-        }
+        line = f"rows={args.rows} specc_acc_mean={np.mean(specc_accs):.4f}"
         if args.reference is not None:
-            commands["reference fitter (read, fit, write)"] = (
-                [
-                    sys.executable,
-                    str(driver),
-                    str(args.reference),
-                    str(full),
-                    str(tmp / "ref-all.json"),
-                ],
-                tmp,
-            )
-        for cmd, cwd in commands.values():
-            run(cmd, cwd)  # warm the caches
-        times: dict[str, list[float]] = {name: [] for name in commands}
-        for _ in range(args.repeat):
-            for name, (cmd, cwd) in commands.items():
-                times[name].append(run(cmd, cwd))
-        report = json.loads((tmp / "report-all" / "report.json").read_text())
-        print(f"whole process, {args.rows} completions (interleaved, {args.repeat} runs)")
-        print(
-            format_table(
-                ["command", "median s", "min s"],
-                [[n, f"{statistics.median(t):.2f}", f"{min(t):.2f}"] for n, t in times.items()],
-            )
-        )
-        stages = report["timings_s"]
-        print(
-            "specc fit's own timings_s (last run): "
-            + ", ".join(f"{k} {v}" for k, v in stages.items())
-        )
-        specc_s = statistics.median(times["specc fit (weights, report.json, report.png)"])
-        line = (
-            f"rows={args.rows} specc_acc_mean={np.mean(specc_accs):.4f} specc_fit_s={specc_s:.2f}"
-        )
-        if args.reference is not None:
-            ref_s = statistics.median(times["reference fitter (read, fit, write)"])
             line += (
-                f" reference_acc_mean={np.mean(ref_accs):.4f} "
-                f"specc_minus_reference_min={min(gains):+.4f} reference_s={ref_s:.2f} "
-                f"speedup={ref_s / specc_s:.1f}"
+                f" reference_acc_mean={np.mean(ref_accs):.4f}"
+                f" specc_minus_reference_min={min(gains):+.4f}"
             )
+        if not args.no_timing:
+            line += whole_process(args, tmp, driver)
         print(line)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

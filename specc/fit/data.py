@@ -165,7 +165,7 @@ class CheckedInput:
     warnings: tuple[str, ...]
 
 
-def check_values(x: Floats, feature_names: Sequence[str], where: Locate, label: str) -> None:
+def check_values(x: Floats, feature_names: Sequence[str], where: Locate) -> None:
     """Every value finite; probabilities in [0, 1]; other features within
     :data:`MAX_ABS_VALUE`. The first bad value is a :class:`DataError` naming its row
     and feature. Works through the rows in chunks (no full-size temporaries)."""
@@ -261,7 +261,7 @@ def check_input(
         )
     if not tier_names:
         raise DataError(f"{label} has no tiers")
-    check_values(x, feature_names, where, label)
+    check_values(x, feature_names, where)
     g = np.asarray(group)
     if g.shape != (n,):
         raise DataError(f"{label}: group must have one entry per row ({n}), got {g.shape}")

@@ -278,8 +278,7 @@ def fit_response_type(
     warnings = list(data.warnings)
     weight_decay = settings.fixed_weight_decay()
     if plan is not None:
-        train_prompts = int(np.unique(data.group[train_rows]).shape[0])
-        if train_prompts >= SELECT_MIN_PROMPTS and _selection_usable(layout):
+        if layout.train_prompts_with_pairs >= SELECT_MIN_PROMPTS and _selection_usable(layout):
             fit_end = layout.rows(SELECT_TRAIN)[1]
             fit_pairs = layout.pairs(SELECT_TRAIN)[1]
             r0, r1 = layout.rows(SELECT_VALID)

@@ -170,6 +170,7 @@ class SplitLayout:
     row_bounds: tuple[int, ...]  # N_BLOCKS + 1 entries
     pair_bounds: tuple[int, ...]
     is_valid_row: BoolArray  # per input row
+    train_prompts_with_pairs: int = 0
 
     @property
     def n_pairs(self) -> int:
@@ -225,6 +226,7 @@ def split_layout(
         tuple(int(v) for v in row_bounds),
         tuple(int(v) for v in pair_bounds),
         is_valid_group[codes],
+        int((has_pairs & ~is_valid_group).sum()),
     )
 
 

@@ -180,7 +180,7 @@ class _Builder:
             # `True in vs` also matches 1 and 0: look closer only then
             if (True in vs or False in vs) and any(isinstance(v, bool) for v in vs):
                 raise DataError("features must be numbers, not true/false", where(i))
-        check_values(block, self.rt.features, where, self.rt.name)
+        check_values(block, self.rt.features, where)
         self.blocks.append(block.astype(np.float32))
         self.pending = []
         self.pending_lines = []
