@@ -305,15 +305,24 @@ def main(argv: list[str] | None = None) -> int:
                 return held_out_accuracy(w, *test)
 
             w_specc = specc_fit_weights(tmp / "art", train_file, tmp / f"report-{seed}")
-            tr = train_rows
-            port = fit_response_type(
-                x[tr],
-                group[tr],
-                rank[tr],
-                base_reward=base[tr],
-                tier_names=TIERS,
-                feature_names=[f"f{j}" for j in range(x.shape[1])],
-                settings=FitSettings(
+            train = (x[train_rows], group[train_rows], rank[train_rows], base[train_rows])
+
+            def fit_in_process(
+                settings: FitSettings, train: tuple[np.ndarray, ...] = train
+            ) -> np.ndarray:
+                tx, tg, tr, tb = train
+                return fit_response_type(
+                    tx,
+                    tg,
+                    tr,
+                    base_reward=tb,
+                    tier_names=TIERS,
+                    feature_names=[f"f{j}" for j in range(tx.shape[1])],
+                    settings=settings,
+                ).weights
+
+            port = fit_in_process(
+                FitSettings(
                     optimizer="adamw",
                     steps=1000,
                     lr=1e-2,
@@ -321,16 +330,10 @@ def main(argv: list[str] | None = None) -> int:
                     base_reward=True,
                     valid_fraction=0.0,
                     precision="float64",
-                ),
+                )
             )
-            old_default = fit_response_type(
-                x[tr],
-                group[tr],
-                rank[tr],
-                base_reward=base[tr],
-                tier_names=TIERS,
-                feature_names=[f"f{j}" for j in range(x.shape[1])],
-                settings=FitSettings(weight_decay=0.01, base_reward=True, valid_fraction=0.0),
+            old_default = fit_in_process(
+                FitSettings(weight_decay=0.01, base_reward=True, valid_fraction=0.0)
             )
             report = json.loads((tmp / f"report-{seed}" / "report.json").read_text())
             chosen = report["response_types"]["refuse"]["weight_decay"]
@@ -339,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{score(w_specc):.4f}",
                 f"{chosen:g}",
                 f"{float(np.linalg.norm(w_specc)):.2f}",
-                f"{score(port.weights):.4f}",
-                f"{score(old_default.weights):.4f}",
+                f"{score(port):.4f}",
+                f"{score(old_default):.4f}",
             ]
             specc_accs.append(score(w_specc))
             if args.reference is not None:
@@ -355,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
                 row += [
                     f"{score(w_ref):.4f}",
                     f"{float(np.linalg.norm(w_ref)):.2f}",
-                    f"{float(np.abs(port.weights - w_ref).max()):.1e}",
+                    f"{float(np.abs(port - w_ref).max()):.1e}",
                 ]
             acc_rows.append(row)
         headers = [
