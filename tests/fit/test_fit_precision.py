@@ -119,3 +119,25 @@ def test_sorted_and_shuffled_pairs_evaluate_alike() -> None:
     (f1, g1), (f2, g2) = runs(w), loose(w)
     assert f1 == pytest.approx(f2, rel=1e-6)
     np.testing.assert_allclose(g1, g2, rtol=1e-6, atol=1e-9)
+
+
+def test_a_non_finite_result_is_refused_naming_the_feature(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from specc.fit import fitter
+    from specc.fit.optimize import OptimResult
+
+    def broken(f: object, d: int, settings: FitSettings, x0: object = None) -> OptimResult:
+        return OptimResult(np.array([0.5, np.inf, 0.0]), 1, 1)
+
+    monkeypatch.setattr(fitter, "minimise", broken)
+    x, group, rank, _ = data(0, d=3)
+    with pytest.raises(FitOverflow, match=r"through feature 'prop:b' \(weight inf\)"):
+        fit_response_type(
+            x,
+            group,
+            rank,
+            tier_names=TIERS,
+            feature_names=["prop:a", "prop:b", "prop:c"],
+            settings=FitSettings(weight_decay=0.01),
+        )
