@@ -141,6 +141,40 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return run_explain(args)
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from specc.importer import import_config, write_policy
+
+    result = import_config(
+        args.config,
+        name=args.name,
+        version=args.policy_version,
+        resolve=args.resolve,
+        answer_cue=args.answer_cue,
+    )
+    write_policy(result, args.output, force=args.force)
+    if args.json:
+        print(json.dumps({**result.summary(), "out": args.output}, indent=2))
+    else:
+        s = result.summary()
+        print(
+            f"imported {args.config} -> {args.output}: {s['propositions']} propositions, "
+            f"{s['derived']} derived, {len(result.spec.response_types)} response types, "
+            f"{len(result.spec.tier_names())} tiers",
+            file=sys.stderr,
+        )
+        for note in result.notes:
+            print(f"  note: {note}", file=sys.stderr)
+        warnings = [d for d in result.diagnostics if d.severity == "warning"]
+        if warnings:
+            codes = sorted({d.code for d in warnings})
+            print(
+                f"  {len(warnings)} warning(s) from `specc check` ({', '.join(codes)}); "
+                f"run `specc check {args.output}` to see them",
+                file=sys.stderr,
+            )
+    return int(Exit.OK)
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -222,6 +256,52 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--quiet", action="store_true")
     b.set_defaults(func=cmd_build)
+
+    im = sub.add_parser(
+        "import",
+        help="convert an RBR proposition config (YAML) into a .rbr policy",
+        description="Convert an RBR proposition config (the YAML format of OpenAI's RBR "
+        "release: prompt_template, simple_propositions, derived_propositions, "
+        "completion_classes, completion_class_order) into a .rbr policy that checks clean "
+        "and is in the canonical layout. See docs/authoring.md.",
+        epilog="example:\n  specc import proposition_prompts.yaml -o policies/imported.rbr",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    im.add_argument("config", metavar="CONFIG.yaml", help="the config to convert")
+    im.add_argument(
+        "-o", "--output", required=True, metavar="POLICY.rbr", help="the policy file to write"
+    )
+    im.add_argument(
+        "--force", action="store_true", help="replace POLICY.rbr if it exists (default: refuse)"
+    )
+    im.add_argument(
+        "--name", default=None, help="the policy's name (default: the config file's stem)"
+    )
+    im.add_argument(
+        "--policy-version",
+        default="1.0.0",
+        metavar="VERSION",
+        help="the policy's version string (default: 1.0.0)",
+    )
+    im.add_argument(
+        "--resolve",
+        choices=("error", "worst-first", "best-first"),
+        default="error",
+        help="what to do when completion classes overlap or leave answers unclassified: "
+        "error refuses, worst-first gives a completion the worst of its classes, best-first "
+        "the best; both put unclassified ones in the worst class (default: error)",
+    )
+    im.add_argument(
+        "--answer-cue",
+        default="Answer:",
+        metavar="TEXT",
+        help="text appended to the grader template so that the prompt ends where the answer "
+        "goes, unless it already ends with it; '' appends nothing (default: 'Answer:')",
+    )
+    im.add_argument(
+        "--json", action="store_true", help="print a summary as JSON on stdout (default: text)"
+    )
+    im.set_defaults(func=cmd_import)
 
     e = sub.add_parser("explain", help="break one row's reward into contributions")
     e.add_argument("artifact", metavar="ARTIFACT")
