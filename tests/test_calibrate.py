@@ -336,3 +336,22 @@ def test_calibrate_needs_a_model(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert not calibration_path(tmp_path / "art").exists()
     assert main([*args, "--holdout", "1.5"]) == 2
     assert "--holdout must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_calibrate_from_a_grade_output(models: tuple[Path, Path], tmp_path: Path) -> None:
+    """--predictions: the grader is known by name only, and grading applies it by name."""
+    model, _ = models
+    art_dir = tmp_path / "art"
+    compile_spec(POLICY, art_dir)
+    gold = _gold(tmp_path / "gold.jsonl")
+    feats = tmp_path / "features.jsonl"
+    grade = ["grade", str(art_dir), str(gold), "--grader", f"hf:{model}", "-o", str(feats), "-q"]
+    assert main(grade) == 0
+    report = run_eval(art_dir, gold, predictions=feats, options=EvalOptions(calibrate=True))
+    cal = report.calibration
+    assert cal is not None and cal.fits
+    assert (cal.grader_source, cal.grader_identity) == ("hf:gpt2", None)
+    rows = read_rows(gold)
+    graded = extract_features(load_artifact(art_dir), rows, make_grader(f"hf:{model}"))
+    name = next(iter(cal.fits))
+    assert all(f.sources[name] == "hf:gpt2" + CALIBRATED for f in graded if name in f.sources)

@@ -195,6 +195,12 @@ def test_template_without_conversation_gets_one_before_the_reply() -> None:
         "{{ completion }}\nDone.\n\nAnswer:"
     )
     assert len(t.notes) == 2
+    # "{{{{" is a literal "{{" in Python's format: one paragraph, Jinja-escaped
+    braces = translate_template("{question}\n\nReply {{{{x}}}}:\n{response}", answer_cue="")
+    assert braces.text == (
+        '{{ question }}\n\nConversation:\n{{ conversation }}\n\nReply {{ "{" }}{x}}:\n'
+        "{{ completion }}"
+    )
     same = translate_template("{conversation} {question} {response} Answer:", answer_cue="Answer:")
     assert same.text == "{{ conversation }} {{ question }} {{ completion }} Answer:"
 
@@ -455,3 +461,21 @@ def test_cli_import_bad_config_exits_1_and_writes_nothing(
     assert f"{bad}:2:19: invalid YAML: expected ',' or ']'" in err
     assert not out.exists()
     assert list(tmp_path.iterdir()) == [bad]
+
+
+def test_slot_markers_in_config_text_are_refused(tmp_path: Path) -> None:
+    text = _MINIMAL.replace("Is it ok?", "Does {{completion}} look ok?")
+    with pytest.raises(DataError, match="contains '\\{\\{completion\\}\\}'") as info:
+        import_config(_config(tmp_path, text))
+    assert info.value.where is not None and info.value.where.endswith(":8:3")
+    with pytest.raises(DataError, match="reserve for the text being graded"):
+        translate_template("{question} {{{{conversation}}}} {response}")
+
+
+def test_response_types_that_would_share_a_display_name(tmp_path: Path) -> None:
+    text = _MINIMAL.replace("rt: {ok: false}", "rt: {ok: false}\n    Rt: {}")
+    with pytest.raises(DataError, match="'rt' and 'Rt' would both be shown as 'Rt'"):
+        import_config(_config(tmp_path, text))
+    named = text + "response_type_names:\n  Rt: Other\n"
+    result = import_config(_config(tmp_path, named))
+    assert [rt.display for rt in result.spec.response_types] == ["Rt", "Other"]

@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from specc import ir
+from specc.artifact import COMPLETION_SLOT, CONVERSATION_SLOT
 from specc.atomic import write_atomic
-from specc.errors import Diagnostic
+from specc.errors import DataError, Diagnostic
 from specc.importer.classes import RESOLVE_MODES, Resolve, TypeRules, resolve_classes
 from specc.importer.config import RbrConfig, read_config
 from specc.importer.emit import EmitBug, emit_policy
@@ -122,6 +123,42 @@ def _unused(config: RbrConfig, types: list[TypeRules]) -> list[str]:
     return [n for n in names if n not in used]
 
 
+def _check_texts(config: RbrConfig) -> None:
+    """Refuse text that holds the artifact's slot markers: grading fills them in."""
+    for p in config.propositions:
+        texts = [p.prompt]
+        for e in p.examples:
+            texts += [e.completion, e.explanation or "", *(c for _, c in e.messages)]
+        for text in texts:
+            for slot in (CONVERSATION_SLOT, COMPLETION_SLOT):
+                if slot in text:
+                    raise DataError(
+                        f"simple proposition {p.name!r} contains {slot!r}, which specc's "
+                        "prompts reserve for the text being graded",
+                        str(p.where),
+                        "reword it (for example with spaces inside the braces)",
+                    )
+
+
+def _displays(config: RbrConfig) -> dict[str, str]:
+    """Each response type's display name; two types may not share one."""
+    given = dict(config.display_names)
+    out: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for rt in config.response_types():
+        display = given.get(rt, display_name(rt))
+        if display in seen:
+            where = next(r.where for r in config.rules if r.response_type == rt)
+            raise DataError(
+                f"response types {seen[display]!r} and {rt!r} would both be shown as {display!r}",
+                str(where),
+                "give one another name under response_type_names",
+            )
+        seen[display] = rt
+        out[rt] = display
+    return out
+
+
 def translate_config(
     config: RbrConfig,
     *,
@@ -134,6 +171,8 @@ def translate_config(
     from specc.checker import check_spec
     from specc.importer.classes import conditions_expr
 
+    _check_texts(config)
+    displays = _displays(config)
     notes: list[str] = []
     items: list[ir.Item] = [ir.PolicyHeader(span=_SPAN, name=name, version=version)]
     grader = None
@@ -168,12 +207,11 @@ def translate_config(
         ir.Derived(span=_SPAN, name=d.name, expr=conditions_expr(d.conditions))
         for d in config.derived
     ]
-    displays = dict(config.display_names)
     response_types = [
         ir.ResponseType(
             span=_SPAN,
             name=t.response_type,
-            display=displays.get(t.response_type, display_name(t.response_type)),
+            display=displays[t.response_type],
             rules=tuple(ir.TierRule(span=_SPAN, tier=tier, when=when) for tier, when in t.rules),
         )
         for t in types

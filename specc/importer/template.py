@@ -93,7 +93,9 @@ def _parts(template: str, where: str) -> list[tuple[str, str]]:
         ) from None
     parts: list[tuple[str, str]] = []
     for literal, field, spec, conversion in parsed:
-        if literal:
+        if literal and parts and parts[-1][0] == "text":
+            parts[-1] = ("text", parts[-1][1] + literal)  # "a {{ b" comes in pieces
+        elif literal:
             parts.append(("text", literal))
         if field is None:
             continue
@@ -165,6 +167,15 @@ def translate_template(
             where,
             "put {examples} where the few-shot examples go",
         )
+    for kind, value in parts:
+        for slot in ("{{conversation}}", "{{completion}}"):
+            if kind == "text" and slot in value:
+                raise DataError(
+                    f"prompt_template holds the text {slot!r}, which specc's prompts reserve "
+                    "for the text being graded",
+                    where,
+                    "use the placeholders {conversation} and {response} instead",
+                )
     notes = []
     positions = [value for kind, value in parts if kind == "var"]
     if count["conversation"] and positions.index("conversation") > positions.index("completion"):
