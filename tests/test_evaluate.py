@@ -162,7 +162,17 @@ def test_fixture_tiers_rows_and_notes(
     assert "1 prediction(s) have no gold row" in notes
     assert "1 prediction(s) of 'rude' have no gold label" in notes
     assert "1 row(s) are left out of tier accuracy" in notes
+    assert "ignored" not in notes
     assert out["few_shot"] is None and out["calibration"] is None
+
+
+def test_labels_of_unknown_propositions_are_noted(
+    artifact_dir: Path, predictions: Path, tmp_path: Path
+) -> None:
+    rows = _gold_rows()
+    rows[0]["propositions"]["rudee"] = True
+    report = run_eval(artifact_dir, _write(tmp_path / "g.jsonl", rows), predictions=predictions)
+    assert "the artifact does not have are ignored: rudee" in "\n".join(report.notes)
 
 
 def test_undefined_figures_are_null_with_a_note(

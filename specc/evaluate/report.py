@@ -114,6 +114,7 @@ def evaluate_pairs(artifact: Artifact, matched: Matched, source: str) -> EvalRep
         for name, rt in types.items()
     }
     skipped = 0
+    inputs: dict[str, set[str]] = {}
     for row, pred in matched.pairs:
         labels = row.propositions or {}
         for name, p in pred.propositions.items():
@@ -122,7 +123,9 @@ def evaluate_pairs(artifact: Artifact, matched: Matched, source: str) -> EvalRep
             else:
                 unlabelled[name] += 1
         rt = types[pred.response_type]
-        needed = _tier_inputs(artifact, rt.name, rt.tiers)
+        if rt.name not in inputs:
+            inputs[rt.name] = _tier_inputs(artifact, rt.name, rt.tiers)
+        needed = inputs[rt.name]
         if not all(name in labels for name in needed):
             skipped += 1
             continue
@@ -147,6 +150,13 @@ def evaluate_pairs(artifact: Artifact, matched: Matched, source: str) -> EvalRep
     every = [s for name in order for s in samples[name]]
     overall = binary_metrics(np.array([s[1] for s in every]), np.array([s[2] for s in every]))
     notes = _notes(matched, metrics, unlabelled, skipped)
+    known = {p.name for p in artifact.manifest.propositions}
+    strangers = sorted({n for row, _ in matched.pairs for n in row.propositions or {}} - known)
+    if strangers:
+        notes.append(
+            f"gold labels of propositions the artifact does not have are ignored: "
+            f"{', '.join(strangers)}"
+        )
     return EvalReport(
         source=source,
         rows=matched,
