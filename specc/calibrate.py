@@ -14,13 +14,14 @@ never moves a prediction across 0.5, so accuracy, precision and recall stay what
 ``specc eval`` measured and only the probabilities change. (Platt's extra bias term
 would also move the decision threshold, and overfit on the smaller propositions.)
 
-The calibration is the file ``ARTIFACT/calibration/calibration.json``. It records the
-artifact's ``spec_hash``, the grader it was fitted for (its ``source`` and, when it was
-graded live, a sha256 of its full identity: model weights fingerprint, dtype, decoding
-settings) and a sha256 ``digest`` of its own content. Loading refuses a file whose
-digest or spec hash does not match (corruption, a hand edit, a recompiled spec), and
-grading applies it only to the grader it was fitted for. (The digest detects
-accidents, not an adversary who rewrites it too: that is the job of a signed seal.)
+The calibration is a sealed unit of the artifact (``specc.integrity``): the directory
+``ARTIFACT/calibration/`` with ``calibration.json`` and its ``seal.json`` (kind
+``calibration``, the artifact's ``spec_hash``, the sha256 of the file; an HMAC when a
+signing key is configured). The JSON also names the grader it was fitted for (its
+``source`` and, when it was graded live, a sha256 of its full identity: weights
+fingerprint, dtype, decoding settings). Loading verifies the seal like the weights'
+and refuses a unit that was altered or belongs to another spec; grading applies the
+temperatures only for the grader they were fitted for.
 
 >>> round(scale(0.9, 2.0), 4)    # logit(0.9) = log 9, halved: sqrt(9) = 3 to 1
 0.75
@@ -71,7 +72,6 @@ T_MIN, T_MAX = 0.01, 100.0
 #: A proposition needs this many rows (with both labels among them) to be calibrated.
 MIN_FIT_ROWS = 10
 _EPS = 1e-7
-_MAX_FILE_BYTES = 4 * 1024 * 1024
 _RECALIBRATE = (
     "recalibrate with `specc eval ARTIFACT GOLD --calibrate --force`, or delete the "
     "artifact's calibration/ directory"
@@ -157,11 +157,6 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
-def _digest(body: Mapping[str, Any]) -> str:
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 @dataclass(frozen=True)
 class Calibration:
     """Temperatures for one artifact (``spec_hash``) and one grader."""
@@ -191,7 +186,7 @@ class Calibration:
         return p if fit is None else scale(p, fit.temperature)
 
     def to_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
+        return {
             "format": FORMAT,
             "spec_hash": self.spec_hash,
             "method": "temperature",
@@ -201,21 +196,12 @@ class Calibration:
             "propositions": {n: f.to_json() for n, f in sorted(self.fits.items())},
             "skipped": dict(sorted(self.skipped.items())),
         }
-        return {**body, "digest": _digest(body)}
 
     @classmethod
     def from_json(cls, data: Any, where: str, spec_hash: str) -> Calibration:
-        """A verified calibration; DataError if it is malformed, altered or for another
-        spec."""
+        """The calibration in ``data``; DataError if it is malformed or for another spec."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise DataError(f"not a calibration file (format {FORMAT!r})", where, _RECALIBRATE)
-        body = {k: v for k, v in data.items() if k != "digest"}
-        if data.get("digest") != _digest(body):
-            raise DataError(
-                "the calibration's digest does not match its content (edited or corrupted)",
-                where,
-                _RECALIBRATE,
-            )
         if data.get("spec_hash") != spec_hash:
             raise DataError(
                 "the calibration was fitted for another spec (spec_hash "
@@ -339,21 +325,24 @@ def fit_calibration(
 
 
 def calibration_path(artifact_dir: str | Path) -> Path:
-    """``ARTIFACT/calibration/calibration.json``."""
-    return Path(artifact_dir) / DIRECTORY / FILE
+    """``ARTIFACT/calibration``: the unit's directory."""
+    return Path(artifact_dir) / DIRECTORY
 
 
 def save_calibration(artifact: Artifact, calibration: Calibration, *, replace: bool) -> Path:
-    """Write the calibration into the artifact, atomically; an existing one is replaced
-    only with ``replace``."""
-    from specc.atomic import write_atomic
+    """Write the calibration into the artifact as a sealed unit (whole or not at all);
+    an existing one is replaced only with ``replace``."""
+    from specc.errors import UsageError
+    from specc.integrity import write_unit
 
     if calibration.spec_hash != artifact.spec_hash:
         raise ValueError("the calibration belongs to another artifact")
     path = calibration_path(artifact.path)
+    if (path.exists() or path.is_symlink()) and not replace:
+        raise UsageError(f"{path}: the artifact is calibrated already; pass --force to replace it")
     text = json.dumps(calibration.to_json(), indent=2, sort_keys=True) + "\n"
-    write_atomic(path, text.encode("utf-8"), replace=replace)
-    return path
+    files = {FILE: text.encode("utf-8")}
+    return write_unit(path, files, kind=DIRECTORY, spec_hash=artifact.spec_hash, key=artifact.key)
 
 
 def load_calibration(artifact: Artifact) -> Calibration | None:
@@ -361,16 +350,13 @@ def load_calibration(artifact: Artifact) -> Calibration | None:
     from specc.jsonl import parse_line
 
     path = calibration_path(artifact.path)
-    where = str(path)
-    try:
-        with path.open("rb") as f:
-            raw = f.read(_MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
+    if not (path.exists() or path.is_symlink()):
         return None
-    except OSError as exc:
-        raise DataError(f"cannot read the calibration: {exc.strerror or exc}", where) from None
-    if len(raw) > _MAX_FILE_BYTES:
-        raise DataError("the calibration file is too large", where, _RECALIBRATE)
+    unit = artifact.unit(DIRECTORY, remedy=_RECALIBRATE)
+    where = str(path / FILE)
+    raw = unit.files.get(FILE)
+    if raw is None:
+        raise DataError("not in the calibration's seal", where, _RECALIBRATE)
     return Calibration.from_json(parse_line(raw, where), where, artifact.spec_hash)
 
 

@@ -136,33 +136,57 @@ def _calibration(spec_hash: str) -> Calibration:
 
 
 def test_file_round_trip_and_refusals(artifact: Any) -> None:
+    from specc.integrity import write_unit
+
     assert load_calibration(artifact) is None
     cal = _calibration(artifact.spec_hash)
     path = save_calibration(artifact, cal, replace=False)
-    assert (
-        path
-        == calibration_path(artifact.path)
-        == artifact.path / "calibration" / "calibration.json"
-    )
+    assert path == calibration_path(artifact.path) == artifact.path / "calibration"
+    assert sorted(p.name for p in path.iterdir()) == ["calibration.json", "seal.json"]
     assert load_calibration(artifact) == cal
-    with pytest.raises(UsageError, match="exists"):
+    with pytest.raises(UsageError, match="calibrated already"):
         save_calibration(artifact, cal, replace=False)
 
-    data = json.loads(path.read_text(encoding="utf-8"))
-    data["propositions"]["rude"]["temperature"] = 0.5  # an edit that keeps the digest
-    path.write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(DataError, match="digest does not match"):
-        load_calibration(artifact)
-
-    other = _calibration("0" * 64).to_json()  # a valid file for another spec
-    path.write_text(json.dumps(other), encoding="utf-8")
-    with pytest.raises(DataError, match="fitted for another spec") as info:
+    data = json.loads((path / "calibration.json").read_text(encoding="utf-8"))
+    data["propositions"]["rude"]["temperature"] = 0.5  # an edit the seal does not cover
+    (path / "calibration.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(DataError, match="modified after it was written") as info:
         load_calibration(artifact)
     assert "recalibrate" in (info.value.hint or "")
 
-    path.write_text("{not json", encoding="utf-8")
+    def unit(spec_hash: str, content: bytes) -> None:
+        files = {"calibration.json": content}
+        write_unit(path, files, kind="calibration", spec_hash=spec_hash)
+
+    other = json.dumps(_calibration("0" * 64).to_json()).encode()
+    unit("0" * 64, other)  # a whole calibration unit of another spec
+    with pytest.raises(DataError, match="belongs to spec 00000000"):
+        load_calibration(artifact)
+    unit(artifact.spec_hash, other)  # sealed for this spec, but says another inside
+    with pytest.raises(DataError, match="fitted for another spec"):
+        load_calibration(artifact)
+    unit(artifact.spec_hash, b"{not json")
     with pytest.raises(DataError, match="invalid JSON"):
         load_calibration(artifact)
+    bad = _calibration(artifact.spec_hash).to_json()
+    bad["propositions"]["rude"]["temperature"] = 1e6
+    unit(artifact.spec_hash, json.dumps(bad).encode())
+    with pytest.raises(DataError, match="outside"):
+        load_calibration(artifact)
+
+
+def test_recompiling_keeps_the_calibration_of_the_same_spec(tmp_path: Path) -> None:
+    spec = tmp_path / "p.rbr"
+    spec.write_text(POLICY.read_text(encoding="utf-8"), encoding="utf-8")
+    compile_spec(spec, tmp_path / "art")
+    artifact = load_artifact(tmp_path / "art")
+    save_calibration(artifact, _calibration(artifact.spec_hash), replace=False)
+    compile_spec(spec, tmp_path / "art")
+    assert load_calibration(load_artifact(tmp_path / "art")) == _calibration(artifact.spec_hash)
+    spec.write_text(spec.read_text(encoding="utf-8").replace("at least in part", "fully"))
+    compile_spec(spec, tmp_path / "art")  # a changed spec: the calibration no longer fits
+    with pytest.raises(DataError, match="belongs to spec"):
+        load_calibration(load_artifact(tmp_path / "art"))
 
 
 def test_applies_only_to_its_grader() -> None:

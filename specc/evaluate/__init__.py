@@ -68,7 +68,7 @@ def _check_outputs(artifact: Artifact, options: EvalOptions) -> None:
     if options.calibrate and calibration_path(artifact.path).exists():
         raise UsageError(
             f"{calibration_path(artifact.path)}: the artifact is calibrated already; pass "
-            "--force to replace the calibration"
+            "--force to replace it"
         )
 
 

@@ -3,7 +3,7 @@
 A proposition's few-shot examples are in its prompt, with their answers; a grader
 that answers one of them against its label (P(yes) >= 0.5 for a ``no`` example, or
 below for a ``yes``) does not follow the prompt even where the prompt shows the
-answer. The examples come from the artifact's ``ir.json``; each is graded exactly
+answer. The examples come from the artifact's verified ``ir.json``; each is graded exactly
 as a data row would be (its turns as the conversation, its completion as the reply,
 through the grade cache).
 
@@ -18,7 +18,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from specc.artifact import Artifact
+from specc.artifact import IR_FILE, Artifact
 from specc.errors import DataError
 from specc.evaluate.metrics import THRESHOLD
 from specc.grade.base import Answers, Grader
@@ -27,8 +27,6 @@ from specc.grade.data import Row
 from specc.grade.features import GradeStats, _LLMJob
 
 __all__ = ["FewShotMiss", "FewShotResult", "few_shot_check", "few_shot_examples"]
-
-_MAX_IR_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -69,15 +67,11 @@ class FewShotResult:
 
 def few_shot_examples(artifact: Artifact) -> dict[str, list[Row]]:
     """Each LLM-graded proposition's examples as rows, read from ``ir.json``."""
-    where = str(artifact.path / "ir.json")
-    try:
-        with (artifact.path / "ir.json").open("rb") as f:
-            raw = f.read(_MAX_IR_BYTES + 1)
-        if len(raw) > _MAX_IR_BYTES:
-            raise DataError("ir.json is too large", where)
-        data = json.loads(raw)
+    where = str(artifact.path / IR_FILE)
+    try:  # the verified bytes load_artifact read, not the disk again
+        data = json.loads(artifact.files[IR_FILE])
         props = {p["name"]: p for p in data["propositions"]}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"cannot read the propositions' examples ({exc})", where) from None
     out: dict[str, list[Row]] = {}
     for entry in artifact.manifest.propositions:

@@ -16,6 +16,7 @@ import io
 import math
 from pathlib import Path
 
+from specc.errors import UsageError
 from specc.evaluate.metrics import reliability
 from specc.evaluate.report import EvalReport
 
@@ -90,6 +91,8 @@ def render_png(report: EvalReport) -> bytes:
 
 def plot_report(report: EvalReport, path: str | Path, *, replace: bool = False) -> None:
     """Write the figure to ``path`` (atomically; an existing file only with ``replace``)."""
-    from specc.atomic import write_atomic
+    from specc.files import write_bytes
 
-    write_atomic(path, render_png(report), replace=replace)
+    if not replace and (Path(path).exists() or Path(path).is_symlink()):
+        raise UsageError(f"{path}: exists; pass --force to replace it")
+    write_bytes(path, render_png(report))

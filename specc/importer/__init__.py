@@ -29,8 +29,8 @@ from pathlib import Path
 
 from specc import ir
 from specc.artifact import COMPLETION_SLOT, CONVERSATION_SLOT
-from specc.atomic import write_atomic
-from specc.errors import DataError, Diagnostic
+from specc.errors import DataError, Diagnostic, UsageError
+from specc.files import write_bytes
 from specc.importer.classes import RESOLVE_MODES, Resolve, TypeRules, resolve_classes
 from specc.importer.config import RbrConfig, read_config
 from specc.importer.emit import EmitBug, emit_policy
@@ -266,4 +266,11 @@ def import_config(
 
 def write_policy(result: ImportResult, out: str | Path, *, force: bool = False) -> None:
     """Write the policy atomically; an existing file is replaced only with ``force``."""
-    write_atomic(out, result.text.encode("utf-8"), replace=force)
+    refuse_existing(out, force)
+    write_bytes(out, result.text.encode("utf-8"))
+
+
+def refuse_existing(path: str | Path, force: bool) -> None:
+    """A UsageError for an output that exists, unless ``force`` (``--force``)."""
+    if not force and (Path(path).exists() or Path(path).is_symlink()):
+        raise UsageError(f"{path}: exists; pass --force to replace it")
