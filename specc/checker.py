@@ -12,7 +12,6 @@ True
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 from specc import ir
 from specc.errors import Diagnostic, did_you_mean
 from specc.loader import LoadResult, load_spec
+from specc.patterns import PatternError, compile_pattern, keyword_pattern
 
 __all__ = ["PASSES", "CheckReport", "check_file", "check_spec", "graded_propositions"]
 
@@ -187,19 +187,23 @@ def check_propositions(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
                     severity="warning",
                 )
             )
-        if isinstance(p.extractor, ir.RegexExtractor):
-            try:
-                re.compile(p.extractor.pattern)
-            except re.error as exc:
-                out.append(
-                    Diagnostic(
-                        "E108",
-                        f"invalid regular expression: {exc.msg}",
-                        p.extractor.span,
-                        "patterns use Python's `re` syntax; escape backslashes as \\\\",
-                    )
-                )
+        if isinstance(p.extractor, (ir.RegexExtractor, ir.KeywordsExtractor)):
+            problem = _pattern_problem(p.extractor)
+            if problem is not None:
+                out.append(Diagnostic("E108", str(problem), p.extractor.span, problem.hint))
     return out
+
+
+def _pattern_problem(extractor: ir.RegexExtractor | ir.KeywordsExtractor) -> PatternError | None:
+    """Compile the extractor as grading will (RE2, through the same function)."""
+    try:
+        if isinstance(extractor, ir.RegexExtractor):
+            compile_pattern(extractor.pattern)
+        elif extractor.words:
+            keyword_pattern(extractor.words)
+    except PatternError as exc:
+        return exc
+    return None
 
 
 def check_cycles(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
