@@ -33,13 +33,16 @@ def _color(stream: TextIO) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
-def _print_diagnostics(report_diags: Sequence[Any], sources: dict[str, str], fmt: str) -> None:
-    from specc.errors import render_all, to_json
+def _print_diagnostics(
+    report_diags: Sequence[Any], sources: dict[str, str], fmt: str, limit: int | None = None
+) -> None:
+    from specc.errors import MAX_SHOWN, render_all, to_json
 
     if fmt == "json":
-        print(to_json(report_diags))
+        print(to_json(report_diags))  # every diagnostic, whatever the limit
     else:
-        print(render_all(report_diags, sources, _color(sys.stderr)), file=sys.stderr)
+        shown = MAX_SHOWN if limit is None else limit
+        print(render_all(report_diags, sources, _color(sys.stderr), shown), file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- commands
@@ -61,7 +64,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         elif errors or (args.strict and report.diagnostics):
             status = max(status, Exit.ERRORS)
     if all_diags or args.format == "json":
-        _print_diagnostics(all_diags, sources, args.format)
+        _print_diagnostics(all_diags, sources, args.format, args.max_diagnostics)
     if status == Exit.OK and args.format == "text":
         names = ", ".join(args.files)
         print(f"ok: {names}", file=sys.stderr)
@@ -151,6 +154,17 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(int(Exit.USAGE))
 
 
+def _count(text: str) -> int:
+    """A whole number >= 0, for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from specc import __version__
 
@@ -166,6 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("files", nargs="+", metavar="SPEC")
     c.add_argument("--format", choices=("text", "json"), default="text")
     c.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    c.add_argument(
+        "--max-diagnostics",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="print at most N diagnostics, then a count per code (default: 50; 0 prints "
+        "all; --format json always lists all)",
+    )
     c.set_defaults(func=cmd_check)
 
     f = sub.add_parser("fmt", help="rewrite specs in the canonical layout")
