@@ -39,6 +39,8 @@ CODES: dict[str, str] = {
     "E010": "unknown setting",
     "E011": "missing policy header",
     "E012": "template error",
+    "E013": "unsafe template",
+    "E014": "file outside the policy's folder",
     # names (E1xx)
     "E101": "unknown name",
     "E102": "duplicate definition",

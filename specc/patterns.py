@@ -25,7 +25,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MAX_PATTERN_CHARS", "MAX_REGEX_MEMORY", "Pattern", "PatternError", "compile_pattern"]
+__all__ = [
+    "MAX_PATTERN_CHARS",
+    "MAX_REGEX_MEMORY",
+    "Pattern",
+    "PatternError",
+    "check_keywords",
+    "compile_pattern",
+    "keyword_pattern",
+]
 
 #: Memory RE2 may use for one compiled pattern (its program and DFA caches).
 MAX_REGEX_MEMORY = 8 << 20
@@ -184,23 +192,37 @@ def _keywords(words: tuple[str, ...]) -> Pattern:
     # RE2 has no lookaround; a search only needs to know that a match exists, so the
     # characters on either side are consumed instead: start of text or a non-word
     # character, the word, then a non-word character or the end of the text.
-    pattern = f"(?i)(?:^|[^{_WORD}])(?:{alternatives})(?:[^{_WORD}]|$)"
+    pattern = f"(?:^|[^{_WORD}])(?i:{alternatives})(?:[^{_WORD}]|$)"
     return _compile(pattern, f"keywords {list(words)!r}", "the keyword list")
 
 
-def keyword_pattern(words: Iterable[str]) -> Pattern:
-    """Case-insensitive whole-word search for any of ``words``: a match may not touch
-    a Unicode letter, digit or ``_`` on either side (``"sorry"`` matches ``"Sorry!"``,
-    not ``"sorrynt"``). Raises :class:`PatternError` for a list too large to compile."""
-    words = tuple(words)
+def check_keywords(words: Iterable[str]) -> None:
+    """What :func:`keyword_pattern` would refuse, found without compiling (RE2 takes
+    milliseconds to build the Unicode word classes; ``specc check`` has thousands of
+    keyword lists to vet). Raises :class:`PatternError`."""
+    size = 0
     for w in words:
         try:
-            w.encode("utf-8")
+            size += len(_quote(w)) + 1
         except UnicodeEncodeError:
             raise PatternError(
                 f"the keyword {w!r} contains a lone UTF-16 surrogate",
                 "write the character itself, or its \\U0001XXXX escape",
             ) from None
+    if size + len(_WORD) * 2 + 24 > MAX_PATTERN_CHARS:
+        raise PatternError(
+            f"the keyword list is {size:,} characters as a pattern; the limit is "
+            f"{MAX_PATTERN_CHARS:,}",
+            "split it into several propositions",
+        )
+
+
+def keyword_pattern(words: Iterable[str]) -> Pattern:
+    """Case-insensitive whole-word search for any of ``words``: a match may not touch
+    a Unicode letter, digit or ``_`` on either side (``"sorry"`` matches ``"Sorry!"``,
+    not ``"sorrynt"``). Raises :class:`PatternError` for a list RE2 cannot take."""
+    words = tuple(words)
+    check_keywords(words)
     if not words:
         return _compile(_NOTHING, "keywords []", "the keyword list")
     return _keywords(words)

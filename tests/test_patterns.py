@@ -62,7 +62,7 @@ def _reference(words: list[str], text: str) -> bool:
     for w in words:
         for i in range(len(text) - len(w) + 1):
             piece = text[i : i + len(w)]
-            if all(a.lower() == b.lower() for a, b in zip(piece, w)):
+            if all(a.lower() == b.lower() for a, b in zip(piece, w, strict=True)):
                 before = i == 0 or not _word_char(text[i - 1])
                 after = i + len(w) == len(text) or not _word_char(text[i + len(w)])
                 if before and after:
