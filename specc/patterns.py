@@ -186,6 +186,15 @@ def _quote(word: str) -> str:
     return str(_re2_module().RE2.QuoteMeta(word.encode("utf-8")).decode("utf-8"))
 
 
+def _quoted_len(word: str) -> int:
+    """``len(_quote(word))`` without loading RE2: QuoteMeta keeps ASCII letters,
+    digits, ``_`` and non-ASCII characters, writes NUL as ``\\x00`` and puts a
+    backslash before every other ASCII character."""
+    return sum(
+        1 if not c.isascii() or c.isalnum() or c == "_" else 4 if c == "\0" else 2 for c in word
+    )
+
+
 @functools.lru_cache(maxsize=1024)
 def _keywords(words: tuple[str, ...]) -> Pattern:
     alternatives = "|".join(_quote(w) for w in words)
@@ -203,7 +212,8 @@ def check_keywords(words: Iterable[str]) -> None:
     size = 0
     for w in words:
         try:
-            size += len(_quote(w)) + 1
+            w.encode("utf-8")
+            size += _quoted_len(w) + 1
         except UnicodeEncodeError:
             raise PatternError(
                 f"the keyword {w!r} contains a lone UTF-16 surrogate",

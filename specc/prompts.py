@@ -12,7 +12,7 @@ completion, so it is computed (or prefix-cached) once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from specc import ir
@@ -118,26 +118,77 @@ def _diagnostics(
     ]
 
 
-def build_prompts(spec: ir.Spec) -> tuple[dict[str, str], list[Diagnostic]]:
-    """Render every LLM proposition's prompt in the sandbox, slots left as literal
-    markers; problems come back as diagnostics (E012, E013) at the template's line.
+def default_example(
+    index: int, conversation: str, completion: str, answer: str, because: str | None
+) -> str:
+    """:data:`DEFAULT_EXAMPLE_TEMPLATE` in Python: the same text, without Jinja (a
+    policy without templates of its own is checked without importing Jinja)."""
+    text = f"## Example {index}\n"
+    if conversation:
+        text += f"Conversation:\n{conversation}\n\n"
+    text += f"Final assistant reply:\n{completion}\n\nAnswer: {answer}"
+    if because:
+        text += f"\n(Reason: {because})"
+    return text + "\n"
 
-    Each template is compiled once (and cached by its text), so ``specc check`` and
-    ``specc compile`` in one process compile it once."""
+
+def default_prompt(
+    name: str,
+    description: str | None,
+    question: str,
+    examples: list[str],
+    yes: str,
+    no: str,
+    conversation: str,
+    completion: str,
+) -> str:
+    """:data:`DEFAULT_TEMPLATE` in Python: the same text, without Jinja."""
+    head = DEFAULT_TEMPLATE[: DEFAULT_TEMPLATE.index("{{ question }}")]
+    return (
+        f'{head}{question}\n\nAnswer with a single word: "{yes}" or "{no}".\n'
+        + "".join(f"\n{example}" for example in examples)
+        + f"\n## Now the reply to grade\nConversation:\n{conversation}\n\n"
+        f"Final assistant reply:\n{completion}\n\nQuestion: {question}\nAnswer:"
+    )
+
+
+_Render = Callable[[Mapping[str, Any]], str]
+
+
+def _renderer(
+    text: str, default: str, python: Callable[..., str], names: frozenset[str]
+) -> _Render:
+    """Render ``text`` in the sandbox, or the built-in template in Python; raises
+    :class:`~specc.sandbox.TemplateFailure` for a template that does not compile."""
+    if text is default:
+        return lambda values: python(**values)
     from specc.sandbox import compile_template, render
 
-    g = spec.grader or ir.GraderSettings(span=spec.span)
+    template = compile_template(text, names)
+    return lambda values: render(template, values)
+
+
+def build_prompts(spec: ir.Spec) -> tuple[dict[str, str], list[Diagnostic]]:
+    """Render every LLM proposition's prompt, slots left as literal markers; problems
+    come back as diagnostics (E012, E013) at the template's line.
+
+    A template from the spec renders in :mod:`specc.sandbox`, compiled once (and
+    cached by its text, so ``specc check`` and ``specc compile`` in one process
+    compile it once); the built-in templates render in Python."""
+    g = spec.grader or ir.GraderSettings.model_construct(span=spec.span)
     text = template_text(spec)
     at = g.template_at if text is not DEFAULT_TEMPLATE else None
     example_text = g.example_template or DEFAULT_EXAMPLE_TEMPLATE
     out: dict[str, str] = {}
     diags: list[Diagnostic] = []
     try:
-        template = compile_template(text, TEMPLATE_VARIABLES)
+        render_prompt = _renderer(text, DEFAULT_TEMPLATE, default_prompt, TEMPLATE_VARIABLES)
     except TemplateFailure as exc:
         diags += _diagnostics(exc, "grader template", at, g.span)
     try:
-        example_template = compile_template(example_text, EXAMPLE_VARIABLES)
+        render_example = _renderer(
+            example_text, DEFAULT_EXAMPLE_TEMPLATE, default_example, EXAMPLE_VARIABLES
+        )
     except TemplateFailure as exc:
         diags += _diagnostics(exc, "example_template", g.example_template_at, g.span)
     if diags:
@@ -151,8 +202,7 @@ def build_prompts(spec: ir.Spec) -> tuple[dict[str, str], list[Diagnostic]]:
         try:
             for i, ex in enumerate(p.examples, 1):
                 examples.append(
-                    render(
-                        example_template,
+                    render_example(
                         {
                             "index": i,
                             "conversation": render_conversation(
@@ -165,8 +215,7 @@ def build_prompts(spec: ir.Spec) -> tuple[dict[str, str], list[Diagnostic]]:
                     ).rstrip("\n")
                 )
             label, where = "grader template", at
-            prompt = render(
-                template,
+            prompt = render_prompt(
                 {
                     "name": p.name,
                     "description": p.description,

@@ -102,3 +102,14 @@ def test_keywords_match_the_reference(words: list[str], text: str) -> None:
 )
 def test_keyword_examples(words: list[str], text: str, want: bool) -> None:
     assert keyword_pattern(words).search(text) is want
+
+
+@given(st.text(max_size=20))
+def test_keyword_sizes_are_counted_as_re2_quotes_them(word: str) -> None:
+    from specc.patterns import _quote, _quoted_len
+
+    try:
+        expected = len(_quote(word))
+    except UnicodeEncodeError:
+        return  # lone surrogates are refused before counting
+    assert _quoted_len(word) == expected
