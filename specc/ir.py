@@ -168,7 +168,7 @@ class Example(Node):
 
 
 class RegexExtractor(Node):
-    """``match regex "pattern"``: true when the pattern is found (``re.search``)."""
+    """``match regex "pattern"``: true when the RE2 pattern is found (a search)."""
 
     kind: Literal["regex"] = "regex"
     pattern: str

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import re
 import time
 import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -196,19 +195,35 @@ def _check_int(bits: int) -> None:
         )
 
 
-_PRINTF = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?")
-
-
 def _check_printf(fmt: str) -> None:
-    """Refuse a %-format whose width or precision is ``*`` or too large."""
-    for m in _PRINTF.finditer(fmt):
-        for field in m.groups():
-            if field == "*":
+    """Refuse a %-format whose width or precision is ``*`` or too large. A plain scan
+    (a regular expression here could backtrack on a format of a million ``%(``)."""
+    i = fmt.find("%")
+    while i >= 0:
+        j = i + 1
+        if fmt.startswith("(", j):  # a mapping key runs to the next ")"
+            k = fmt.find(")", j)
+            if k < 0:
+                return  # "incomplete format key": Python refuses the format itself
+            j = k + 1
+        while j < len(fmt) and fmt[j] in "-#0 +":
+            j += 1
+        for part in range(2):  # the width, then the precision
+            if part == 1:
+                if not fmt.startswith(".", j):
+                    break
+                j += 1
+            if fmt.startswith("*", j):
                 raise _LimitExceeded(
                     "a '*' width in a %-format is not allowed", "write the width as a number"
                 )
-            if field is not None and (len(field) > 7 or int(field) > MAX_VALUE_CHARS):
-                raise _too_big(int(field) if len(field) <= 7 else 10**7, "a %-format width")
+            start = j
+            while j < len(fmt) and fmt[j].isdigit() and fmt[j].isascii():
+                j += 1
+            width = int(fmt[start:j]) if 0 < j - start <= 18 else 10**18 if j > start else 0
+            if width > MAX_VALUE_CHARS:
+                raise _too_big(width, "a %-format width")
+        i = fmt.find("%", j + 1 if fmt.startswith("%", j) else j)
 
 
 def _sized(n: Any) -> int:
