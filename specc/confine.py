@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from specc.errors import SpecccError
+
 __all__ = ["CHUNK_BYTES", "MAX_FILE_BYTES", "Refused", "Roots", "check_inside", "read_confined"]
 
 #: The largest file specc reads for a spec (a spec file, an import, a template).
@@ -44,7 +46,7 @@ _KINDS = (
 )
 
 
-class Refused(Exception):
+class Refused(SpecccError):
     """A file specc will not read. ``reason`` is one of ``outside``, ``missing``,
     ``directory``, ``special``, ``too-large`` and ``unreadable``; ``str(exc)`` says
     why in words and ``size`` is the file's size for ``too-large``."""

@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from specc.errors import SpecccError
+
 __all__ = [
     "MAX_PATTERN_CHARS",
     "MAX_REGEX_MEMORY",
@@ -49,7 +51,7 @@ SYNTAX_HINT = (
 _WORD = r"\pL\pN_"
 
 
-class PatternError(ValueError):
+class PatternError(SpecccError, ValueError):
     """A pattern RE2 cannot compile: ``str(exc)`` says why, ``hint`` what to write."""
 
     def __init__(self, message: str, hint: str = SYNTAX_HINT):

@@ -41,6 +41,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from specc.errors import SpecccError
+
 if TYPE_CHECKING:
     from jinja2 import Template
     from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -91,7 +93,7 @@ class Problem:
     hint: str | None = None
 
 
-class TemplateFailure(Exception):
+class TemplateFailure(SpecccError):
     """A template failed to compile or render; ``problems`` says where and why."""
 
     def __init__(self, problems: Iterable[Problem]):
