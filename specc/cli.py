@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from specc.errors import DataError, SpecccError, SpecError, UsageError
+from specc.errors import DataError, Diagnostic, SpecccError, SpecError, UsageError
 
 
 class Exit(enum.IntEnum):
@@ -42,6 +42,13 @@ def _print_diagnostics(report_diags: Sequence[Any], sources: dict[str, str], fmt
         print(render_all(report_diags, sources, _color(sys.stderr)), file=sys.stderr)
 
 
+def _new(found: Sequence[Diagnostic], known: Sequence[Diagnostic]) -> list[Diagnostic]:
+    """``found`` less what ``known`` already has (files checked twice: a library on
+    its own and through the policy that imports it)."""
+    seen = set(known)
+    return [d for d in found if d not in seen]
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -49,11 +56,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     from specc.checker import check_file
 
     status = Exit.OK
-    all_diags = []
+    all_diags: list[Diagnostic] = []
     sources: dict[str, str] = {}
     for path in args.files:
-        report = check_file(path)
-        all_diags.extend(report.diagnostics)
+        # A file without a header is checked as a library (or a file of tests).
+        report = check_file(path, alone=True)
+        # A library checked on its own and through a policy reports a problem once.
+        all_diags.extend(_new(report.diagnostics, all_diags))
         sources.update(report.load.sources)
         errors = [d for d in report.diagnostics if d.severity == "error"]
         if any(d.code == "E004" for d in errors):
