@@ -153,6 +153,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+_STRICT_LABELS = (
+    "stop with exit 1, fitting nothing, when a row's completion_label disagrees with the "
+    "tier its 0/1 propositions imply (default: off, a warning)"
+)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
@@ -219,6 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--valid-fraction", type=float, default=0.2)
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--report", default=None, metavar="DIR", help="where report.json/png go")
+    ft.add_argument("--strict-labels", action="store_true", help=_STRICT_LABELS)
     ft.set_defaults(func=cmd_fit)
 
     b = sub.add_parser("build", help="check, compile, grade, fit and report in one go")
@@ -230,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--valid-fraction", type=float, default=0.2)
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--quiet", action="store_true")
+    b.add_argument("--strict-labels", action="store_true", help=_STRICT_LABELS)
     b.set_defaults(func=cmd_build)
 
     e = sub.add_parser("explain", help="break one row's reward into contributions")
