@@ -77,6 +77,37 @@ def cmd_check(args: argparse.Namespace) -> int:
     return int(status)
 
 
+def cmd_test(args: argparse.Namespace) -> int:
+    from specc.spectest import GraderOptions, format_reports, reports_json, run_file
+
+    options = None
+    if args.grader is not None:
+        options = GraderOptions(
+            grader=args.grader,
+            cache=args.cache,
+            device=args.device,
+            dtype=args.dtype,
+            batch_size=args.batch_size,
+            concurrency=args.concurrency,
+        )
+    reports = [run_file(path, options) for path in args.files]
+    diags: list[Diagnostic] = []
+    sources: dict[str, str] = {}
+    for report in reports:
+        diags.extend(_new(report.diagnostics, diags))
+        sources.update(report.sources)
+    if args.format == "json":
+        print(json.dumps(reports_json(reports), indent=2))
+    else:
+        shown = [d for d in diags if d.severity == "error" or args.warnings]
+        if shown:
+            _print_diagnostics(shown, sources, "text")
+        sys.stdout.write(format_reports(reports, verbose=not args.quiet))
+    if any(d.code == "E004" for r in reports for d in r.errors):
+        return int(Exit.USAGE)
+    return int(Exit.OK if all(r.ok for r in reports) else Exit.ERRORS)
+
+
 def cmd_fmt(args: argparse.Namespace) -> int:
     from specc.formatter import format_file
 
@@ -182,6 +213,66 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=("text", "json"), default="text")
     c.add_argument("--strict", action="store_true", help="treat warnings as errors")
     c.set_defaults(func=cmd_check)
+
+    t = sub.add_parser(
+        "test",
+        help="run the tests a policy or a test file declares",
+        description=(
+            "Run `test` blocks. Rule tests (given answers, an expected tier) are proved "
+            "for every value of the propositions they leave out, without a grader. "
+            "Completion tests (a reply to grade) run only with --grader. Exits 1 when a "
+            "test fails or the spec has errors."
+        ),
+        epilog=(
+            "example: specc test policies/minimal.rbr policies/safety_test.rbr\n"
+            "         specc test policies/safety_test.rbr --grader rules --format json"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument("files", nargs="+", metavar="SPEC", help="policies or test files")
+    t.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people, json for CI and editors (default: text)",
+    )
+    t.add_argument(
+        "--grader",
+        default=None,
+        help="grade completion tests with rules, hf:PATH, openai:URL#MODEL or "
+        "openai-chat:URL#MODEL (default: none; completion tests are skipped)",
+    )
+    t.add_argument(
+        "--cache",
+        default=None,
+        help="grade cache for completion tests, ':memory:' for none (default: "
+        "$SPECC_GRADE_CACHE, else ~/.cache/specc/test-grades.sqlite)",
+    )
+    t.add_argument(
+        "--batch-size", type=int, default=None, help="rows per batch (default: the grader's)"
+    )
+    t.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, ... (default: auto)")
+    t.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="hf: weights dtype (default: auto)",
+    )
+    t.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="openai: requests in flight at once (default: 8)",
+    )
+    t.add_argument(
+        "-q", "--quiet", action="store_true", help="list failures and skips only (default: off)"
+    )
+    t.add_argument(
+        "--warnings",
+        action="store_true",
+        help="also print the spec's warnings; errors are always printed (default: off)",
+    )
+    t.set_defaults(func=cmd_test)
 
     f = sub.add_parser("fmt", help="rewrite specs in the canonical layout")
     f.add_argument("files", nargs="+", metavar="SPEC")
