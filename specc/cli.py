@@ -218,9 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
         "test",
         help="run the tests a policy or a test file declares",
         description=(
-            "Run `test` blocks. Rule tests (given answers, an expected tier) are proved "
-            "for every value of the propositions they leave out, without a grader. "
-            "Completion tests (a reply to grade) run only with --grader. Exits 1 when a "
+            "Run `test` blocks. Rule tests (given answers, an expected tier) are proved\n"
+            "for every value of the propositions they leave out, without a grader.\n"
+            "Completion tests (a reply to grade) run only with --grader. Exits 1 when a\n"
             "test fails or the spec has errors."
         ),
         epilog=(
