@@ -394,15 +394,12 @@ def _rules_grade(artifact: Artifact, row: Row, result: TestResult) -> None:
 
 
 def _compile_to(spec: ir.Spec, directory: Path) -> Artifact:
-    """The artifact ``specc compile`` would write, in ``directory``."""
+    """The artifact of the policy under test, written by ``specc compile`` itself (so
+    that it is exactly what ``specc grade`` would read) into ``directory``."""
     from specc.artifact import load_artifact
-    from specc.compiler import compile_loaded
+    from specc.compiler import compile_spec
 
-    _, files = compile_loaded(spec)
-    for rel, text in files.items():
-        path = directory / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8", newline="\n")
+    compile_spec(spec.span.file, directory)
     return load_artifact(directory)
 
 
@@ -438,7 +435,7 @@ def _grade_completion_tests(
         for r in results
     ]
     with tempfile.TemporaryDirectory(prefix="specc-test-") as tmp:
-        artifact = _compile_to(spec, Path(tmp))
+        artifact = _compile_to(spec, Path(tmp) / "artifact")
         if isinstance(grader, RulesGrader):
             for row, result in zip(rows, results, strict=True):
                 _rules_grade(artifact, row, result)
