@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from specc.errors import DataError, SpecccError, SpecError, UsageError
+from specc.errors import DataError, Diagnostic, SpecccError, SpecError, UsageError
 
 
 class Exit(enum.IntEnum):
@@ -57,6 +57,13 @@ def _allow_paths(args: argparse.Namespace) -> list[str]:
     return paths
 
 
+def _new(found: Sequence[Diagnostic], known: Sequence[Diagnostic]) -> list[Diagnostic]:
+    """``found`` less what ``known`` already has (files checked twice: a library on
+    its own and through the policy that imports it)."""
+    seen = set(known)
+    return [d for d in found if d not in seen]
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -64,12 +71,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     from specc.checker import check_file
 
     status = Exit.OK
-    all_diags = []
+    all_diags: list[Diagnostic] = []
     sources: dict[str, str] = {}
     allow_paths = _allow_paths(args)
     for path in args.files:
-        report = check_file(path, allow_paths)
-        all_diags.extend(report.diagnostics)
+        # A file without a header is checked as a library (or a file of tests).
+        report = check_file(path, allow_paths, alone=True)
+        # A library checked on its own and through a policy reports a problem once.
+        all_diags.extend(_new(report.diagnostics, all_diags))
         sources.update(report.load.sources)
         errors = [d for d in report.diagnostics if d.severity == "error"]
         if any(d.code == "E004" and d.span.file not in report.load.sources for d in errors):
@@ -82,6 +91,38 @@ def cmd_check(args: argparse.Namespace) -> int:
         names = ", ".join(args.files)
         print(f"ok: {names}", file=sys.stderr)
     return int(status)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from specc.spectest import GraderOptions, format_reports, reports_json, run_file
+
+    options = None
+    if args.grader is not None:
+        options = GraderOptions(
+            grader=args.grader,
+            cache=args.cache,
+            device=args.device,
+            dtype=args.dtype,
+            batch_size=args.batch_size,
+            concurrency=args.concurrency,
+        )
+    allow_paths = _allow_paths(args)
+    reports = [run_file(path, options, allow_paths) for path in args.files]
+    diags: list[Diagnostic] = []
+    sources: dict[str, str] = {}
+    for report in reports:
+        diags.extend(_new(report.diagnostics, diags))
+        sources.update(report.sources)
+    if args.format == "json":
+        print(json.dumps(reports_json(reports), indent=2))
+    else:
+        shown = [d for d in diags if d.severity == "error" or args.warnings]
+        if shown:
+            _print_diagnostics(shown, sources, "text")
+        sys.stdout.write(format_reports(reports, verbose=not args.quiet))
+    if any(d.code == "E004" for r in reports for d in r.errors):
+        return int(Exit.USAGE)
+    return int(Exit.OK if all(r.ok for r in reports) else Exit.ERRORS)
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
@@ -233,6 +274,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+_STRICT_LABELS = (
+    "stop with exit 1, fitting nothing, when a row's completion_label disagrees with the "
+    "tier its 0/1 propositions imply (default: off, a warning)"
+)
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
@@ -288,6 +335,67 @@ def build_parser() -> argparse.ArgumentParser:
     _add_allow_path(c)
     c.set_defaults(func=cmd_check)
 
+    t = sub.add_parser(
+        "test",
+        help="run the tests a policy or a test file declares",
+        description=(
+            "Run `test` blocks. Rule tests (given answers, an expected tier) are proved\n"
+            "for every value of the propositions they leave out, without a grader.\n"
+            "Completion tests (a reply to grade) run only with --grader. Exits 1 when a\n"
+            "test fails or the spec has errors."
+        ),
+        epilog=(
+            "example: specc test policies/minimal.rbr policies/safety_test.rbr\n"
+            "         specc test policies/safety_test.rbr --grader rules --format json"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument("files", nargs="+", metavar="SPEC", help="policies or test files")
+    t.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people, json for CI and editors (default: text)",
+    )
+    t.add_argument(
+        "--grader",
+        default=None,
+        help="grade completion tests with rules, hf:PATH, openai:URL#MODEL or "
+        "openai-chat:URL#MODEL (default: none; completion tests are skipped)",
+    )
+    t.add_argument(
+        "--cache",
+        default=None,
+        help="grade cache for completion tests, ':memory:' for none (default: "
+        "$SPECC_GRADE_CACHE, else ~/.cache/specc/test-grades.sqlite)",
+    )
+    t.add_argument(
+        "--batch-size", type=int, default=None, help="rows per batch (default: the grader's)"
+    )
+    t.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, ... (default: auto)")
+    t.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="hf: weights dtype (default: auto)",
+    )
+    t.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="openai: requests in flight at once (default: 8)",
+    )
+    t.add_argument(
+        "-q", "--quiet", action="store_true", help="list failures and skips only (default: off)"
+    )
+    t.add_argument(
+        "--warnings",
+        action="store_true",
+        help="also print the spec's warnings; errors are always printed (default: off)",
+    )
+    _add_allow_path(t)
+    t.set_defaults(func=cmd_test)
+
     f = sub.add_parser("fmt", help="rewrite specs in the canonical layout")
     f.add_argument("files", nargs="+", metavar="SPEC")
     g = f.add_mutually_exclusive_group()
@@ -331,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--valid-fraction", type=float, default=0.2)
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--report", default=None, metavar="DIR", help="where report.json/png go")
+    ft.add_argument("--strict-labels", action="store_true", help=_STRICT_LABELS)
     ft.set_defaults(func=cmd_fit)
 
     b = sub.add_parser("build", help="check, compile, grade, fit and report in one go")
@@ -343,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--quiet", action="store_true")
     _add_allow_path(b)
+    b.add_argument("--strict-labels", action="store_true", help=_STRICT_LABELS)
     b.set_defaults(func=cmd_build)
 
     im = sub.add_parser(
