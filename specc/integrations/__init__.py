@@ -1,0 +1,1 @@
+"""Adapters that hand the compiled reward to RL trainers (TRL, verl, OpenRLHF)."""
