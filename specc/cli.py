@@ -241,9 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_serve(sub: Any) -> None:
-    from specc.serve.config import DEFAULT_EOS_TEXTS, ServeConfig
+    from specc.serve.config import DEFAULT_EOS_TEXTS, LagrangeOptions, ServeConfig
 
     d = ServeConfig()
+    lo = LagrangeOptions()
     s = sub.add_parser(
         "serve",
         help="serve the reward over HTTP (OpenRLHF's /get_reward, /score)",
@@ -314,6 +315,29 @@ def _add_serve(sub: Any) -> None:
         type=float,
         default=60.0,
         help="on SIGTERM, seconds to finish requests in flight (default: 60)",
+    )
+    s.add_argument(
+        "--no-constraints",
+        action="store_true",
+        help="return unshaped rewards even when the policy has constraints (default: shape)",
+    )
+    lagrange: tuple[tuple[str, type, Any, str], ...] = (
+        ("--lambda-every", int, lo.every, "observed completions per multiplier step"),
+        ("--lambda-init", float, lo.lambda_init, "initial multiplier"),
+        ("--lambda-lr", float, lo.lr, "learning rate of log lambda"),
+        ("--lambda-window", int, lo.window, "costs in each multiplier's window"),
+        ("--lambda-max", float, lo.lambda_max, "largest multiplier (default: none)"),
+        ("--lambda-delay", int, lo.delay, "steps that only fill the window"),
+    )
+    for flag, kind, default, what in lagrange:
+        shown = "" if default is None else f" (default: {default:g})"
+        s.add_argument(flag, type=kind, default=default, help=what + shown)
+    s.add_argument(
+        "--lambda-state",
+        default=None,
+        metavar="PATH",
+        help="JSON file the multipliers are restored from and saved to after each step "
+        "(default: none, they start afresh)",
     )
     s.add_argument("--batch-size", type=int, default=None, help="hf: rows per forward pass (16)")
     s.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, ... (default: auto)")

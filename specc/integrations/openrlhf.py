@@ -104,6 +104,7 @@ class _Scorer:
     def __call__(
         self, queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any]
     ) -> dict[str, Any]:
+        from specc.serve.engine import Sample
         from specc.serve.protocol import parse_get_reward
 
         request = parse_get_reward(
@@ -114,7 +115,8 @@ class _Scorer:
         )
         for row in request.rows:
             self.engine.resolve(row)
-        return self.engine.openrlhf_reply(self.batcher.submit(request.rows))
+        samples = [Sample(row) for row in request.rows]
+        return self.engine.openrlhf_reply(self.batcher.submit(samples))
 
 
 _SCORERS: dict[str, _Scorer] = {}

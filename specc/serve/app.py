@@ -32,10 +32,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.requests import ClientDisconnect
 
 from specc.errors import DataError, UsageError
-from specc.grade.data import Row
 from specc.serve.batcher import MicroBatcher, Overloaded
 from specc.serve.config import ServeConfig
-from specc.serve.engine import GraderFailure, RewardEngine, Scored
+from specc.serve.engine import GraderFailure, RewardEngine, Sample, Scored
 from specc.serve.metrics import Metrics
 from specc.serve.protocol import RequestError, decode_json, parse_get_reward, parse_score
 
@@ -117,7 +116,7 @@ def create_app(engine: RewardEngine, config: ServeConfig) -> FastAPI:
     """The app; its lifespan starts the micro-batcher and stops it after the server
     has drained (so requests in flight at shutdown are still answered)."""
     metrics = Metrics(PATHS)
-    batcher: MicroBatcher[Row, Scored] = MicroBatcher(
+    batcher: MicroBatcher[Sample, Scored] = MicroBatcher(
         engine.grade_groups,
         max_rows=config.max_batch_rows,
         max_wait_s=config.max_wait_ms / 1000.0,
@@ -192,7 +191,7 @@ def create_app(engine: RewardEngine, config: ServeConfig) -> FastAPI:
         )
         for row in parsed.rows:
             engine.resolve(row)
-        scored = await batcher.submit(parsed.rows)
+        scored = await batcher.submit([Sample(row) for row in parsed.rows])
         return JSONResponse(engine.openrlhf_reply(scored))
 
     @app.post("/score")
@@ -200,7 +199,7 @@ def create_app(engine: RewardEngine, config: ServeConfig) -> FastAPI:
         parsed = parse_score(await rows_of(request), max_rows=config.max_request_rows)
         for row in parsed.rows:
             engine.resolve(row)
-        scored = await batcher.submit(parsed.rows)
+        scored = await batcher.submit([Sample(row, parsed.observe) for row in parsed.rows])
         return JSONResponse(engine.score_reply(scored))
 
     @app.get("/health")
@@ -219,7 +218,18 @@ def create_app(engine: RewardEngine, config: ServeConfig) -> FastAPI:
             "specc_grading_seconds_total": s.busy_s,
             "specc_queue_rows": float(batcher.queued_rows),
         }
-        return PlainTextResponse(metrics.render(gauges, {}), media_type="text/plain; version=0.0.4")
+        lagrange = engine.lagrange_status()
+        labelled = {
+            "specc_lambda": {c: float(v["lambda"] or 0.0) for c, v in lagrange.items()},
+            "specc_lambda_updates_total": {
+                c: float(v["updates"] or 0) for c, v in lagrange.items()
+            },
+            "specc_cost_window_mean": {
+                c: float(v["mean_cost"]) for c, v in lagrange.items() if v["mean_cost"] is not None
+            },
+        }
+        text = metrics.render(gauges, labelled)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
     app.add_middleware(_Timing, metrics=metrics)
     return app

@@ -22,11 +22,12 @@ import socket
 import sys
 import threading
 import time
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 
 from specc.errors import UsageError
-from specc.serve.config import ServeConfig, is_loopback
+from specc.serve.config import LagrangeOptions, ServeConfig, is_loopback
 
 log = logging.getLogger("specc.serve")
 
@@ -131,6 +132,25 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
     )
 
 
+def lagrange_from_args(args: argparse.Namespace) -> LagrangeOptions:
+    """The multipliers' settings (``specc.safe`` checks the controller's own)."""
+    _positive(args, "lambda_every")
+    if args.lambda_state is not None:
+        parent = Path(args.lambda_state).resolve().parent
+        if not parent.is_dir():
+            raise UsageError(f"--lambda-state: no folder {str(parent)!r}")
+    return LagrangeOptions(
+        enabled=not args.no_constraints,
+        every=args.lambda_every,
+        lambda_init=args.lambda_init,
+        lr=args.lambda_lr,
+        window=args.lambda_window,
+        lambda_max=args.lambda_max,
+        delay=args.lambda_delay,
+        state_path=args.lambda_state,
+    )
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """The ``specc serve`` command; returns the exit code."""
     from specc.serve.app import create_app
@@ -154,6 +174,7 @@ def run_serve(args: argparse.Namespace) -> int:
     engine = RewardEngine.load(
         args.artifact,
         args.grader,
+        lagrange_from_args(args),
         device=args.device,
         dtype=args.dtype,
         batch_size=args.batch_size,
@@ -173,9 +194,13 @@ def run_serve(args: argparse.Namespace) -> int:
     )
     m = engine.artifact.manifest
     shown = f"[{host}]" if ":" in host else host
+    shaping = ""
+    if engine.shaping:
+        lams = ", ".join(f"{c} {v['lambda']:.4g}" for c, v in engine.lagrange_status().items())
+        shaping = f"; rewards shaped by constraints (lambda: {lams})"
     print(
         f"specc serve: {m.name} {m.version} graded by {engine.grader_source} on "
-        f"http://{shown}:{port} (POST /get_reward, /score; GET /health, /metrics)",
+        f"http://{shown}:{port} (POST /get_reward, /score; GET /health, /metrics){shaping}",
         file=sys.stderr,
         flush=True,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from typing import Any
 
 #: End-of-sequence texts of common chat templates, stripped from the end of a
 #: response (repeatedly, ignoring whitespace after them) before it is graded.
@@ -39,6 +40,31 @@ class ServeConfig:
     max_queue_rows: int = 16384
     eos_texts: tuple[str, ...] = field(default=DEFAULT_EOS_TEXTS)
     default_response_type: str | None = None
+
+
+@dataclass(frozen=True)
+class LagrangeOptions:
+    """How the server's Lagrange multipliers (one per constraint) are set up and
+    stepped: ``every`` observed completions, one step of each multiplier on their
+    costs (see ``specc.safe.LagrangeController`` for the others)."""
+
+    enabled: bool = True
+    every: int = 128
+    lambda_init: float = 1.0
+    lr: float = 0.1
+    window: int = 128
+    lambda_max: float | None = None
+    delay: int = 0
+    state_path: str | None = None
+
+    def controller_settings(self) -> dict[str, Any]:
+        return {
+            "lambda_init": self.lambda_init,
+            "lr": self.lr,
+            "window": self.window,
+            "lambda_max": self.lambda_max,
+            "delay": self.delay,
+        }
 
 
 def is_loopback(host: str) -> bool:

@@ -4,16 +4,27 @@
 it is queued (so one bad request cannot fail a batch), grades batches of rows
 (synchronously: the server runs it on a worker thread), and builds the replies.
 
->>> engine = RewardEngine.load("out/safety", "rules")         # doctest: +SKIP
->>> [s.reward for s in engine.grade(rows)]                   # doctest: +SKIP
+>>> engine = RewardEngine.load("out/safety", "rules")                 # doctest: +SKIP
+>>> [s.reward for s in engine.grade([Sample(row) for row in rows])]  # doctest: +SKIP
 [1.73, -0.41]
 
-The numbers equal ``specc.load(artifact, grader)(rows)`` on the same rows.
+Raw rewards equal ``specc.load(artifact, grader)(rows)`` on the same rows.
+
+With the policy's ``constraint`` blocks the engine owns one
+:class:`specc.safe.LagrangeController` per constraint (a :class:`~specc.safe.LagrangeSet`)
+and returns Safe-RLHF-shaped rewards ``(r - Σ λᵢ cᵢ) / (1 + Σ λᵢ)``, with the λ in force
+when the batch was graded. Every ``LagrangeOptions.every`` observed completions, in the
+order they were graded, each multiplier takes one step on the costs of those
+completions its constraint applies to; the state is saved after each step when
+``state_path`` is set, and restored from it at start.
 """
 
 from __future__ import annotations
 
-import math
+import contextlib
+import json
+import os
+import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,16 +33,30 @@ from typing import TYPE_CHECKING, Any
 
 from specc.errors import DataError, UsageError
 from specc.grade.base import Answers, LabelsGrader, RulesGrader
+from specc.serve.config import LagrangeOptions
 from specc.serve.protocol import RequestError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from specc.artifact import Artifact, ResponseTypeEntry
     from specc.grade.data import Row
     from specc.reward import Reward
+    from specc.safe import LagrangeSet
+
+STATE_FORMAT = "specc.serve.lagrange/1"
 
 
 class GraderFailure(Exception):
     """The grader failed on a batch (a server down, a model error): HTTP 502."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A row to grade; ``observe``: its costs count towards the multipliers."""
+
+    row: Row
+    observe: bool = True
 
 
 @dataclass(frozen=True)
@@ -43,24 +68,35 @@ class Scored:
     costs: dict[str, float]  # every constraint; 0 where it does not apply
     response_type: str
     tiers: dict[str, float]  # P(tier) for each tier of the row's response type
+    lambdas: dict[str, float]  # the multipliers the reward was shaped with
 
 
 class RewardEngine:
     """A loaded reward that grades batches of checked rows."""
 
-    def __init__(self, reward: Reward):
+    def __init__(self, reward: Reward, lagrange: LagrangeOptions | None = None):
         self.reward = reward
         self.artifact: Artifact = reward.artifact
         manifest = self.artifact.manifest
         self.constraints = tuple(c.name for c in manifest.constraints)
         self.tier_names = tuple(t.name for t in manifest.tiers)
-        self._applies = {c.name: frozenset(c.applies_to) for c in manifest.constraints}
         self._llm = {p.name for p in manifest.propositions if p.kind == "llm"}
         self._lock = threading.Lock()
         self.completions = 0
+        self.options = lagrange or LagrangeOptions(enabled=False)
+        self.lagrange: LagrangeSet | None = None
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []  # (costs, applies) rows
+        if self.options.enabled and self.constraints:
+            self._start_lagrange()
 
     @classmethod
-    def load(cls, artifact: str | Path, grader: str, **grader_options: Any) -> RewardEngine:
+    def load(
+        cls,
+        artifact: str | Path,
+        grader: str,
+        lagrange: LagrangeOptions | None = None,
+        **grader_options: Any,
+    ) -> RewardEngine:
         """Load the artifact and its weights; the grader answers with the artifact's
         yes/no words (like ``specc grade``)."""
         from specc.artifact import load_artifact
@@ -69,7 +105,91 @@ class RewardEngine:
         art = load_artifact(artifact)
         g = art.manifest.grader
         grader_options.setdefault("answers", Answers(yes=tuple(g.yes), no=tuple(g.no)))
-        return cls(load(art, grader=grader, **grader_options))
+        return cls(load(art, grader=grader, **grader_options), lagrange)
+
+    # --------------------------------------------------------------- lagrange
+
+    def _start_lagrange(self) -> None:
+        from specc.safe import LagrangeSet
+
+        o = self.options
+        if o.every < 1:
+            raise UsageError(f"--lambda-every must be 1 or more, not {o.every}")
+        limits = {c.name: c.limit for c in self.artifact.manifest.constraints}
+        self.lagrange = LagrangeSet.for_limits(limits, **o.controller_settings())
+        if o.state_path is not None and Path(o.state_path).exists():
+            self._load_state(Path(o.state_path))
+
+    def _load_state(self, path: Path) -> None:
+        assert self.lagrange is not None
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DataError(f"cannot read the Lagrange state: {exc}", str(path)) from None
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise DataError(f"not a specc serve Lagrange state (format {STATE_FORMAT})", str(path))
+        if state.get("spec_hash") != self.artifact.spec_hash:
+            raise DataError(
+                "the Lagrange state was saved for another policy (spec hash "
+                f"{str(state.get('spec_hash'))[:12]}, this one {self.artifact.spec_hash[:12]})",
+                str(path),
+                "start with a new --lambda-state file",
+            )
+        controllers = state.get("controllers")
+        if not isinstance(controllers, dict):
+            raise DataError("the Lagrange state has no 'controllers' object", str(path))
+        try:
+            self.lagrange.load_state_dict(controllers)
+        except DataError as exc:
+            raise DataError(f"cannot restore the Lagrange state: {exc}", str(path)) from None
+
+    def _save_state(self) -> None:
+        if self.lagrange is None or self.options.state_path is None:
+            return
+        target = Path(self.options.state_path)
+        state = {
+            "format": STATE_FORMAT,
+            "spec_hash": self.artifact.spec_hash,
+            "controllers": self.lagrange.state_dict(),
+        }
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def _observe(self, costs: np.ndarray, applies: np.ndarray) -> None:
+        """Queue observed completions; step the multipliers every ``every`` of them."""
+        import numpy as np
+
+        assert self.lagrange is not None
+        self._pending.extend(zip(costs, applies, strict=True))
+        every = self.options.every
+        while len(self._pending) >= every:
+            chunk, self._pending = self._pending[:every], self._pending[every:]
+            self.lagrange.update(np.stack([c for c, _ in chunk]), np.stack([a for _, a in chunk]))
+            self._save_state()
+
+    def lagrange_status(self) -> dict[str, dict[str, float | int | None]]:
+        """Each constraint's limit, λ, mean window cost and number of steps."""
+        if self.lagrange is None:
+            return {}
+        with self._lock:
+            return {
+                name: {
+                    "limit": ctl.limit,
+                    "lambda": ctl.lam,
+                    "mean_cost": ctl.mean_cost,
+                    "updates": ctl.updates,
+                }
+                for name, ctl in self.lagrange.controllers.items()
+            }
 
     # ----------------------------------------------------------------- checks
 
@@ -81,7 +201,6 @@ class RewardEngine:
         """Load a lazily loaded model now, so the first request does not wait for it."""
         grader = self.reward.grader
         if not isinstance(grader, (LabelsGrader, RulesGrader)):
-            _ = grader.batch_size, grader.identity
             getattr(grader, "tokenizer", None)  # loads an hf model; no-op elsewhere
 
     def resolve(self, row: Row) -> ResponseTypeEntry:
@@ -120,42 +239,51 @@ class RewardEngine:
 
     # ---------------------------------------------------------------- grading
 
-    def grade(self, rows: Sequence[Row]) -> list[Scored]:
+    def grade(self, samples: Sequence[Sample]) -> list[Scored]:
         """Grade checked rows (one batch). Raises :class:`DataError` for a row the
         checks could not foresee and :class:`GraderFailure` when the grader fails."""
+        import numpy as np
+
         from specc.grade import extract_features
 
+        rows = [s.row for s in samples]
         try:
-            feats = extract_features(
-                self.artifact, list(rows), self.reward.grader, self.reward.cache
-            )
-            raw = self.reward.score(feats)
+            feats = extract_features(self.artifact, rows, self.reward.grader, self.reward.cache)
+            batch = self.reward.score_features_with_costs(feats)
         except (DataError, UsageError):
             raise
         except Exception as exc:  # the grader's own failure, whatever its kind
             raise GraderFailure(f"the grader failed: {type(exc).__name__}: {exc}") from exc
-        out = []
-        for feat, r in zip(feats, raw, strict=True):
-            value = float(r)
-            if not math.isfinite(value):
-                raise GraderFailure(f"the reward of {feat.response_type!r} is {value}")
-            out.append(
-                Scored(
-                    reward=value,
-                    raw=value,
-                    costs={c: feat.costs.get(c, 0.0) for c in self.constraints},
-                    response_type=feat.response_type,
-                    tiers=dict(feat.classes),
-                )
-            )
+        bad = np.flatnonzero(~np.isfinite(batch.rewards))
+        if bad.size:
+            i = int(bad[0])
+            raise GraderFailure(f"the reward of {feats[i].response_type!r} is {batch.rewards[i]}")
         with self._lock:
-            self.completions += len(out)
-        return out
+            shaped = batch.rewards
+            lambdas: dict[str, float] = {}
+            if self.lagrange is not None:
+                lambdas = self.lagrange.lams
+                shaped = self.lagrange.shape(batch.rewards, batch.costs)
+                seen = np.array([s.observe for s in samples], dtype=bool)
+                if seen.any():
+                    self._observe(batch.costs[seen], batch.applies[seen])
+            self.completions += len(rows)
+        return [
+            Scored(
+                reward=float(shaped[i]),
+                raw=float(batch.rewards[i]),
+                costs=dict(zip(self.constraints, map(float, batch.costs[i]), strict=True)),
+                response_type=feat.response_type,
+                tiers=dict(feat.classes),
+                lambdas=lambdas,
+            )
+            for i, feat in enumerate(feats)
+        ]
 
-    def grade_groups(self, groups: Sequence[Sequence[Row]]) -> list[list[Scored] | Exception]:
+    def grade_groups(self, groups: Sequence[Sequence[Sample]]) -> list[list[Scored] | Exception]:
         """Grade several requests' rows as one batch; when the batch fails because of
         a row, grade each request alone so that only the bad one fails."""
-        flat = [row for group in groups for row in group]
+        flat = [s for group in groups for s in group]
         try:
             scored = self.grade(flat)
         except (DataError, UsageError) as exc:
@@ -171,7 +299,7 @@ class RewardEngine:
             start += len(group)
         return out
 
-    def _alone(self, group: Sequence[Row]) -> list[Scored] | Exception:
+    def _alone(self, group: Sequence[Sample]) -> list[Scored] | Exception:
         try:
             return self.grade(group)
         except (DataError, UsageError, GraderFailure) as exc:
@@ -180,24 +308,23 @@ class RewardEngine:
     # ---------------------------------------------------------------- replies
 
     @property
-    def log_keys(self) -> tuple[str, ...]:
-        """The keys of OpenRLHF's ``extra_logs``: the same for every sample (OpenRLHF
-        stacks them across samples)."""
-        return (
-            "rbr/raw_reward",
-            *(f"rbr/tier/{t}" for t in self.tier_names),
-            *(f"rbr/cost/{c}" for c in self.constraints),
-        )
+    def shaping(self) -> bool:
+        """Whether rewards are Lagrange-shaped."""
+        return self.lagrange is not None
 
     def openrlhf_reply(self, scored: Sequence[Scored]) -> dict[str, Any]:
         """``{"rewards": [...], "scores": [...], "extra_logs": {key: [...]}}``: one
-        value per query, like OpenRLHF's own ``serve_rm``."""
+        value per query, like OpenRLHF's own ``serve_rm``. The ``extra_logs`` keys are
+        the same for every sample (OpenRLHF stacks them across samples)."""
         rewards = [s.reward for s in scored]
         logs: dict[str, list[float]] = {"rbr/raw_reward": [s.raw for s in scored]}
         for t in self.tier_names:
             logs[f"rbr/tier/{t}"] = [s.tiers.get(t, 0.0) for s in scored]
         for c in self.constraints:
             logs[f"rbr/cost/{c}"] = [s.costs[c] for s in scored]
+        if self.shaping:
+            for c in self.constraints:
+                logs[f"rbr/lambda/{c}"] = [s.lambdas[c] for s in scored]
         return {"rewards": rewards, "scores": rewards, "extra_logs": logs}
 
     def score_reply(self, scored: Sequence[Scored]) -> dict[str, Any]:
@@ -208,6 +335,7 @@ class RewardEngine:
             "costs": {c: [s.costs[c] for s in scored] for c in self.constraints},
             "response_types": [s.response_type for s in scored],
             "tiers": [s.tiers for s in scored],
+            "lambda": scored[0].lambdas if scored else {},
         }
 
     def describe(self) -> dict[str, Any]:
@@ -220,4 +348,6 @@ class RewardEngine:
             "grader": self.grader_source,
             "response_types": sorted(self.reward.weights.response_types),
             "constraints": list(self.constraints),
+            "shaping": self.shaping,
+            "lagrange": self.lagrange_status(),
         }

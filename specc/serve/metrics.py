@@ -69,7 +69,9 @@ class Metrics:
             kind = "counter" if name.endswith("_total") else "gauge"
             out += [f"# TYPE {name} {kind}", f"{name} {_num(value)}"]
         for name, values in labelled.items():
-            out.append(f"# TYPE {name} gauge")
+            if not values:
+                continue
+            out.append(f"# TYPE {name} {'counter' if name.endswith('_total') else 'gauge'}")
             for label, value in values.items():
                 out.append(f'{name}{{constraint="{label}"}} {_num(value)}')
         return "\n".join(out) + "\n"

@@ -73,6 +73,7 @@ def metric(url: str, name: str) -> float:
 
 def test_sigterm_answers_requests_in_flight_and_exits_0(served: Served) -> None:
     url = served.wait_ready()
+    assert "rewards shaped by constraints (lambda: no_hotline_spam 1)" in served.stderr[0]
     rows = rule_rows(10, seed=9)
     results: list[Any] = [None] * len(rows)
 
@@ -110,6 +111,9 @@ def test_serve_refuses_a_remote_host_without_allow_remote(rules_artifact: Path) 
         (["--response-type", "Comlpy"], "did you mean"),
         (["--grader", "hf:/no/such/model"], "never downloads"),
         (["--port", "70000"], "--port must be between"),
+        (["--lambda-every", "0"], "--lambda-every must be greater than 0"),
+        (["--lambda-lr", "-1"], "lr must be > 0"),
+        (["--lambda-state", "/no/such/dir/state.json"], "--lambda-state: no folder"),
     ],
 )
 def test_serve_usage_errors_exit_2(rules_artifact: Path, args: list[str], message: str) -> None:
