@@ -296,7 +296,7 @@ def _add_serve(sub: Any) -> None:
     )
     limits: tuple[tuple[str, type, float, str], ...] = (
         ("--max-batch", int, d.max_batch_rows, "rows graded together at most"),
-        ("--max-wait-ms", float, d.max_wait_ms, "milliseconds a batch waits for more requests"),
+        ("--max-wait-ms", float, d.max_wait_ms, "under load, ms a batch waits for more requests"),
         ("--max-queue", int, d.max_queue_rows, "rows waiting at most; more get HTTP 503"),
         ("--max-request-rows", int, d.max_request_rows, "rows in one request at most"),
         ("--max-body-bytes", int, d.max_body_bytes, "largest request body; larger: HTTP 413"),

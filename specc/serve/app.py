@@ -62,6 +62,7 @@ class _Timing:
             return
         t0 = time.perf_counter()
         status = 500
+        self.metrics.start(str(scope.get("path", "")))
 
         async def send_status(message: Message) -> None:
             nonlocal status

@@ -1,11 +1,12 @@
 """Micro-batching: many concurrent requests, one grader call per batch.
 
-Requests are queued on the event loop. A collector takes the first waiting request,
-then keeps taking more until the batch holds ``max_rows`` rows or ``max_wait_s`` has
-passed since it started; the batch runs on one worker thread (graders are
-synchronous, and an hf model is busy with one batch at a time), and each request's
-slice of the results goes back to its own future. While a batch is graded the next
-requests queue up, so under load batches fill without waiting.
+Requests are queued on the event loop. A collector takes every waiting request, up
+to ``max_rows`` rows; under load (the previous batch held more than one request) it
+also waits up to ``max_wait_s`` for more, while a lone client's request runs at
+once. The batch runs on one worker thread (graders are synchronous, and an hf model
+is busy with one batch at a time), and each request's slice of the results goes back
+to its own future. While a batch is graded the next requests queue up, so under load
+batches fill without waiting.
 
 >>> batcher = MicroBatcher(engine.grade_groups, max_rows=256, max_wait_s=0.005,
 ...                        max_queue_rows=16384)                    # doctest: +SKIP
@@ -73,6 +74,7 @@ class MicroBatcher(Generic[T, R]):
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._stop_seen = False
+        self._last_requests = 0
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._collect(), name="specc-batcher")
@@ -124,7 +126,8 @@ class MicroBatcher(Generic[T, R]):
                 break
             batch = [first]
             rows = len(first.items)
-            deadline = time.monotonic() + self.max_wait_s
+            busy = self._last_requests > 1
+            deadline = time.monotonic() + (self.max_wait_s if busy else 0.0)
             while rows < self.max_rows and not self._stop_seen:
                 nxt = await self._next(deadline)
                 if nxt is None:
@@ -151,6 +154,7 @@ class MicroBatcher(Generic[T, R]):
         s.largest = max(s.largest, rows)
         s.busy_s += time.monotonic() - t0
         s.sizes = [*s.sizes[-63:], rows]
+        self._last_requests = len(batch)
         for pending, result in zip(batch, results, strict=True):
             if pending.future.done():  # the client went away
                 continue

@@ -40,9 +40,11 @@ def bind(host: str, port: int) -> socket.socket:
         raise UsageError(f"cannot resolve --host {host!r}: {exc.strerror}") from None
     family, _, _, _, address = infos[0]
     try:
-        return socket.create_server(address, family=family, backlog=2048)
+        sock = socket.create_server(address, family=family, backlog=2048)
     except OSError as exc:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 def uvicorn_server(

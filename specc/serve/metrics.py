@@ -4,7 +4,7 @@ Everything is updated on the event loop, so plain integers suffice. Paths other
 than the server's own are counted as ``other`` (a scanner cannot grow the table).
 
 >>> m = Metrics(("/get_reward",))
->>> m.observe("/get_reward", 200, 0.012)
+>>> m.start("/get_reward"); m.observe("/get_reward", 200, 0.012)
 >>> 'specc_requests_total{path="/get_reward",status="200"} 1' in m.render({}, {})
 True
 """
@@ -26,12 +26,17 @@ class Metrics:
         self.buckets: dict[str, list[int]] = {p: [0] * (len(BUCKETS) + 1) for p in self.paths}
         self.seconds: dict[str, float] = dict.fromkeys(self.paths, 0.0)
         self.errors: Counter[str] = Counter()  # by kind: grader, overloaded, bad_request
+        self.in_flight: Counter[str] = Counter()  # requests started, not yet answered
 
     def path(self, raw: str) -> str:
         return raw if raw in self.paths else "other"
 
+    def start(self, path: str) -> None:
+        self.in_flight[self.path(path)] += 1
+
     def observe(self, path: str, status: int, seconds: float) -> None:
         path = self.path(path)
+        self.in_flight[path] -= 1
         self.requests[(path, status)] += 1
         if path in self.buckets:
             self.buckets[path][bisect.bisect_left(BUCKETS, seconds)] += 1
@@ -59,6 +64,12 @@ class Metrics:
                 out.append(f'specc_request_seconds_bucket{{path="{path}",le="{bound}"}} {total}')
             out.append(f'specc_request_seconds_sum{{path="{path}"}} {self.seconds[path]:.6f}')
             out.append(f'specc_request_seconds_count{{path="{path}"}} {total}')
+        out += [
+            "# HELP specc_requests_in_flight Requests received and not yet answered.",
+            "# TYPE specc_requests_in_flight gauge",
+        ]
+        for path in self.paths:
+            out.append(f'specc_requests_in_flight{{path="{path}"}} {self.in_flight[path]}')
         out += [
             "# HELP specc_errors_total Requests that failed, by kind.",
             "# TYPE specc_errors_total counter",

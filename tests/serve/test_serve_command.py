@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import os
 import queue
 import re
@@ -9,15 +11,15 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from golden import ROOT
 
-from .conftest import openrlhf_body, post, rule_rows
+from .conftest import openrlhf_body, rule_rows
 
 
 class Served:
@@ -56,7 +58,7 @@ class Served:
 
 @pytest.fixture
 def served(rules_artifact: Path) -> Iterator[Served]:
-    srv = Served(str(rules_artifact), "--grader", "rules", "--port", "0", "--max-wait-ms", "3000")
+    srv = Served(str(rules_artifact), "--grader", "rules", "--port", "0")
     yield srv
     if srv.proc.poll() is None:
         srv.proc.kill()
@@ -74,27 +76,36 @@ def metric(url: str, name: str) -> float:
 def test_sigterm_answers_requests_in_flight_and_exits_0(served: Served) -> None:
     url = served.wait_ready()
     assert "rewards shaped by constraints (lambda: no_hotline_spam 1)" in served.stderr[0]
+    parts = urllib.parse.urlsplit(url)
     rows = rule_rows(10, seed=9)
-    results: list[Any] = [None] * len(rows)
-
-    def send(i: int) -> None:
-        results[i] = post(url + "/get_reward", openrlhf_body([rows[i]]), timeout=120)
-
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(rows))]
-    for t in threads:
-        t.start()
-    # The batcher holds them for its 3 s window: wait until all ten are queued.
+    # Ten requests whose bodies are half sent: in flight, and held there by us.
+    conns, bodies = [], []
+    for row in rows:
+        body = json.dumps(openrlhf_body([row])).encode()
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+        conn.putrequest("POST", "/get_reward")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        conn.send(body[: len(body) // 2])
+        conns.append(conn)
+        bodies.append(body)
+    in_flight = 'specc_requests_in_flight{path="/get_reward"}'
     for _ in range(600):
-        if metric(url, "specc_queue_rows") == len(rows):
+        if metric(url, in_flight) == len(rows):
             break
     else:
-        raise AssertionError("the requests never queued")
+        raise AssertionError("the requests never arrived")
     served.proc.send_signal(signal.SIGTERM)
-    for t in threads:
-        t.join(timeout=120)
+    replies = []
+    for conn, body in zip(conns, bodies, strict=True):
+        conn.send(body[len(body) // 2 :])
+        resp = conn.getresponse()
+        replies.append((resp.status, json.loads(resp.read())))
+        conn.close()
     assert served.proc.wait(timeout=120) == 0, "".join(served.stderr)
-    assert [r[0] for r in results] == [200] * len(rows)
-    assert all(len(r[1]["rewards"]) == 1 for r in results)
+    assert [status for status, _ in replies] == [200] * len(rows)
+    assert all(len(reply["rewards"]) == 1 for _, reply in replies)
     assert "stopped after 10 completions" in "".join(served.stderr)
 
 
