@@ -307,8 +307,8 @@ def _add_serve(sub: Any) -> None:
     s.add_argument(
         "--max-connections",
         type=int,
-        default=1024,
-        help="open connections at most; more get HTTP 503 (default: 1024)",
+        default=d.max_connections,
+        help=f"open connections at most; more get HTTP 503 (default: {d.max_connections})",
     )
     s.add_argument(
         "--shutdown-timeout",

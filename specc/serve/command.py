@@ -50,7 +50,7 @@ def bind(host: str, port: int) -> socket.socket:
 def uvicorn_server(
     app: Any,
     *,
-    max_connections: int = 1024,
+    max_connections: int = ServeConfig.max_connections,
     shutdown_timeout: float = 60.0,
     log_level: str = "warning",
 ) -> Any:

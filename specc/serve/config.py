@@ -1,7 +1,7 @@
 """The settings of ``specc serve`` and their defaults (the CLI help quotes these).
 
 >>> ServeConfig().max_body_bytes
-4194304
+2097152
 >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0")
 (True, True, False)
 """
@@ -32,7 +32,8 @@ class ServeConfig:
     """Everything the app needs besides the reward itself."""
 
     api_key: str | None = None
-    max_body_bytes: int = 4 * 1024 * 1024
+    max_body_bytes: int = 2 * 1024 * 1024
+    max_connections: int = 512  # x max_body_bytes: the most request bodies held at once
     body_timeout_s: float = 30.0
     max_request_rows: int = 1024
     max_batch_rows: int = 256
