@@ -170,9 +170,10 @@ def _fit_and_save(
     args: argparse.Namespace,
     extra: Mapping[str, Any] | None = None,
 ) -> list[FitResult]:
+    from specc.files import Staging
     from specc.fit import summary_table, write_report
     from specc.grade import read_features
-    from specc.weights import save_weights, weights_from_results
+    from specc.weights import WEIGHTS_DIR, save_weights, weights_from_results
 
     rows = read_features(features_path)
     results, warnings = fit_artifact(
@@ -183,14 +184,20 @@ def _fit_and_save(
         valid_fraction=args.valid_fraction,
         seed=args.seed,
     )
-    save_weights(artifact.path, weights_from_results(artifact.spec_hash, results))
-    paths = write_report(results, report_dir, spec_hash=artifact.spec_hash, extra=extra)
+    weights = weights_from_results(artifact.spec_hash, results)
+    # The weights unit and the report appear together, or (an error, a full disk)
+    # neither changes.
+    with Staging() as stage:
+        save_weights(artifact.path, weights, key=artifact.key, stage=stage)
+        paths = write_report(
+            results, report_dir, spec_hash=artifact.spec_hash, extra=extra, stage=stage
+        )
     quiet = getattr(args, "quiet", False)
     for w in warnings:
         _say(f"warning: {w}", quiet)
     print(summary_table(results))
     _say(
-        f"weights -> {artifact.path / 'weights.safetensors'}\nreport  -> {paths.json}"
+        f"weights -> {artifact.path / WEIGHTS_DIR}\nreport  -> {paths.json}"
         + (f", {paths.png}" if paths.png else ""),
         quiet,
     )
@@ -198,6 +205,10 @@ def _fit_and_save(
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    from specc.files import check_output_dir
+
+    if args.report:
+        check_output_dir(args.report, "--report")
     artifact = load_artifact(args.artifact)
     features = Path(args.features)
     if not features.exists():
@@ -253,8 +264,6 @@ def run_build(args: argparse.Namespace) -> int:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    from specc.reward import load
-
     try:
         text = sys.stdin.read() if args.row == "-" else Path(args.row).read_text(encoding="utf-8")
     except OSError as exc:
@@ -267,7 +276,11 @@ def run_explain(args: argparse.Namespace) -> int:
         ) from None
     if not isinstance(row, dict):
         raise DataError("expected one JSON object (a data row)", where=args.row)
-    reward = load(args.artifact, grader=args.grader)
+    # Verify the artifact before the reward (and torch) loads: a bad one fails fast.
+    artifact = load_artifact(args.artifact)
+    from specc.reward import load
+
+    reward = load(artifact, grader=args.grader)
     explanation = reward.explain(row)
     if args.json:
         print(json.dumps(explanation.to_json(), indent=2))

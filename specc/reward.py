@@ -309,13 +309,20 @@ def load(
     artifact: str | Path | Artifact,
     grader: str | AnyGrader = "labels",
     cache: str | Path | None = None,
+    *,
+    signing_key: bytes | None = None,
     **grader_options: Any,
 ) -> Reward:
     """Load an artifact with fitted weights; ``grader`` as for ``specc grade``
-    (``labels``, ``rules``, ``hf:PATH``, ``openai:URL#MODEL``) or a grader object."""
+    (``labels``, ``rules``, ``hf:PATH``, ``openai:URL#MODEL``) or a grader object.
+
+    The artifact and its weights are verified first (:func:`specc.load_artifact`):
+    an edited or corrupted file is a :class:`~specc.errors.DataError` that names it.
+    ``signing_key`` defaults to ``$SPECC_SIGNING_KEY``/``$SPECC_SIGNING_KEY_FILE``;
+    with a key, unsigned or foreign-signed artifacts and weights are refused."""
     from specc.grade import GradeCache, make_grader
 
-    art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
+    art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact, key=signing_key)
     weights = load_weights_for(art)
     if isinstance(grader, str):
         grader = make_grader(grader, **grader_options)

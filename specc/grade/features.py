@@ -21,11 +21,8 @@ An output line::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -33,12 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from specc.artifact import Artifact, ResponseTypeEntry
+from specc.calibrate import CALIBRATED, calibration_for
 from specc.errors import DataError, UsageError, did_you_mean
+from specc.files import Staging
 from specc.grade.base import Answers, AnyGrader, Grader, LabelsGrader, RulesGrader
 from specc.grade.cache import GradeCache, cache_key
 from specc.grade.data import Row
 from specc.grade.progress import Progress
 from specc.grade.rules import Extractor
+from specc.jsonl import dumps_line
 
 #: Rows graded together: each proposition's prompts for these rows form one job.
 ROW_CHUNK = 512
@@ -294,11 +294,15 @@ def extract_features(
     *,
     commit_every: int | None = None,
     stats: GradeStats | None = None,
+    calibrate: bool = True,
 ) -> list[FeatureRow]:
     """Grade ``rows`` and compute their features, in input order.
 
     ``cache`` stores every LLM grade (committed each ``commit_every`` prompts,
-    default 4 x the grader's batch size); ``stats``, when given, is filled in."""
+    default 4 x the grader's batch size); ``stats``, when given, is filled in. With
+    ``calibrate``, the artifact's calibration (``specc.calibrate``), when it was fitted
+    for this grader, turns the raw P(yes) (what the cache keeps) into calibrated ones,
+    marked in ``sources``."""
     stats = stats if stats is not None else GradeStats()
     types, extractors = _plan(artifact, rows, grader)
     llm: Grader | None = None
@@ -314,6 +318,11 @@ def extract_features(
     job = (
         _LLMJob(artifact, llm, cache, stats, progress, commit_every or 4 * llm.batch_size)
         if llm is not None
+        else None
+    )
+    calibration = (
+        calibration_for(artifact, llm.source, llm.identity)
+        if calibrate and llm is not None
         else None
     )
     values: list[dict[str, float]] = [{} for _ in rows]
@@ -340,9 +349,10 @@ def extract_features(
                 idx = wanted.get(name)
                 if not idx:
                     continue
+                calibrated = calibration is not None and name in calibration.fits
                 for i, v in zip(idx, job.run(name, [rows[i] for i in idx]), strict=True):
-                    values[i][name] = v
-                    sources[i][name] = llm.source
+                    values[i][name] = calibration.apply(name, v) if calibration else v
+                    sources[i][name] = llm.source + (CALIBRATED if calibrated else "")
         elif progress is not None:
             progress.advance(len(chunk))
     groups: dict[str, list[int]] = defaultdict(list)
@@ -369,45 +379,13 @@ def extract_features(
 # --------------------------------------------------------------------------- files
 
 
-def _remove_stale_partials(target: Path) -> None:
-    """Delete temp files of earlier writes to ``target`` whose process is gone."""
-    for tmp in target.parent.glob(f".{target.name}.*.tmp"):
-        try:
-            pid = int(tmp.name[len(target.name) + 2 :].split(".", 1)[0])
-        except ValueError:
-            continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        except OSError:
-            pass
-
-
 def write_features(path: str | Path, rows: Sequence[FeatureRow]) -> None:
-    """Write feature rows as JSONL, atomically: a temp file in the same folder is
-    fsynced, then ``os.replace``\\ d over ``path``. A crash leaves the old file."""
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot create the output folder: {exc}") from None
-    _remove_stale_partials(target)
-    fd, tmp = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row.to_json(), ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write feature rows as JSONL, atomically (:mod:`specc.files`): a temp file in the
+    same folder is fsynced, then renamed over ``path``, with the umask's mode. A crash
+    or a full disk leaves the old file."""
+    with Staging() as stage, stage.open(path) as f:
+        for row in rows:
+            f.write(dumps_line(row.to_json()).encode())
 
 
 def read_features(path: str | Path) -> list[FeatureRow]:

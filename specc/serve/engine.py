@@ -21,10 +21,7 @@ completions its constraint applies to; the state is saved after each step when
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from specc.errors import DataError, UsageError
+from specc.files import PathRefused, read_regular, write_bytes
 from specc.grade.base import Answers, LabelsGrader, RulesGrader
+from specc.jsonl import parse_line
 from specc.serve.config import LagrangeOptions
 from specc.serve.protocol import RequestError
 
@@ -45,6 +44,8 @@ if TYPE_CHECKING:
     from specc.safe import LagrangeSet
 
 STATE_FORMAT = "specc.serve.lagrange/1"
+#: A saved state is a few floats per constraint and its window of costs.
+MAX_STATE_BYTES = 16 * 1024 * 1024
 
 
 class GraderFailure(Exception):
@@ -123,9 +124,11 @@ class RewardEngine:
     def _load_state(self, path: Path) -> None:
         assert self.lagrange is not None
         try:
-            state = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            state = parse_line(read_regular(path, MAX_STATE_BYTES), str(path))
+        except (OSError, PathRefused) as exc:
             raise DataError(f"cannot read the Lagrange state: {exc}", str(path)) from None
+        except DataError as exc:
+            raise DataError(f"cannot read the Lagrange state: {exc}") from None
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise DataError(f"not a specc serve Lagrange state (format {STATE_FORMAT})", str(path))
         if state.get("spec_hash") != self.artifact.spec_hash:
@@ -152,17 +155,7 @@ class RewardEngine:
             "spec_hash": self.artifact.spec_hash,
             "controllers": self.lagrange.state_dict(),
         }
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(state, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_bytes(target, json.dumps(state).encode())
 
     def _observe(self, costs: np.ndarray, applies: np.ndarray) -> None:
         """Queue observed completions; step the multipliers every ``every`` of them."""
