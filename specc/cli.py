@@ -33,13 +33,28 @@ def _color(stream: TextIO) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
-def _print_diagnostics(report_diags: Sequence[Any], sources: dict[str, str], fmt: str) -> None:
-    from specc.errors import render_all, to_json
+def _print_diagnostics(
+    report_diags: Sequence[Any], sources: dict[str, str], fmt: str, limit: int | None = None
+) -> None:
+    from specc.errors import MAX_SHOWN, render_all, to_json
 
     if fmt == "json":
-        print(to_json(report_diags))
+        print(to_json(report_diags))  # every diagnostic, whatever the limit
     else:
-        print(render_all(report_diags, sources, _color(sys.stderr)), file=sys.stderr)
+        shown = MAX_SHOWN if limit is None else limit
+        print(render_all(report_diags, sources, _color(sys.stderr), shown), file=sys.stderr)
+
+
+def _allow_paths(args: argparse.Namespace) -> list[str]:
+    """``--allow-path`` folders, each checked to be an existing directory."""
+    paths: list[str] = args.allow_path or []
+    for path in paths:
+        if not os.path.isdir(path):
+            raise UsageError(
+                f"--allow-path {path}: no such directory\n"
+                "  = hint: give the folder that holds the files the spec imports"
+            )
+    return paths
 
 
 # --------------------------------------------------------------------------- commands
@@ -51,17 +66,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     status = Exit.OK
     all_diags = []
     sources: dict[str, str] = {}
+    allow_paths = _allow_paths(args)
     for path in args.files:
-        report = check_file(path)
+        report = check_file(path, allow_paths)
         all_diags.extend(report.diagnostics)
         sources.update(report.load.sources)
         errors = [d for d in report.diagnostics if d.severity == "error"]
-        if any(d.code == "E004" for d in errors):
-            status = Exit.USAGE  # the file itself could not be read
+        if any(d.code == "E004" and d.span.file not in report.load.sources for d in errors):
+            status = Exit.USAGE  # the file itself could not be read (not one it imports)
         elif errors or (args.strict and report.diagnostics):
             status = max(status, Exit.ERRORS)
     if all_diags or args.format == "json":
-        _print_diagnostics(all_diags, sources, args.format)
+        _print_diagnostics(all_diags, sources, args.format, args.max_diagnostics)
     if status == Exit.OK and args.format == "text":
         names = ", ".join(args.files)
         print(f"ok: {names}", file=sys.stderr)
@@ -92,7 +108,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     from specc.compiler import compile_spec
 
-    manifest = compile_spec(args.spec, args.output)
+    manifest = compile_spec(args.spec, args.output, _allow_paths(args))
     print(
         f"compiled {manifest.name} {manifest.version} -> {args.output} "
         f"(spec_hash {manifest.spec_hash[:12]}, {len(manifest.propositions)} propositions, "
@@ -230,6 +246,28 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(int(Exit.USAGE))
 
 
+def _count(text: str) -> int:
+    """A whole number >= 0, for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+def _add_allow_path(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-path",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="also read imports and file(...) templates from DIR (repeatable; default: "
+        "only the spec's own folder)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from specc import __version__
 
@@ -245,6 +283,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("files", nargs="+", metavar="SPEC")
     c.add_argument("--format", choices=("text", "json"), default="text")
     c.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    c.add_argument(
+        "--max-diagnostics",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="print at most N diagnostics, then a count per code (default: 50; 0 prints "
+        "all; --format json always lists all)",
+    )
+    _add_allow_path(c)
     c.set_defaults(func=cmd_check)
 
     f = sub.add_parser("fmt", help="rewrite specs in the canonical layout")
@@ -257,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("compile", help="compile a spec into an artifact directory")
     k.add_argument("spec", metavar="SPEC")
     k.add_argument("-o", "--output", required=True, metavar="DIR")
+    _add_allow_path(k)
     k.set_defaults(func=cmd_compile)
 
     gr = sub.add_parser("grade", help="grade conversations into features")
@@ -300,6 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--valid-fraction", type=float, default=0.2)
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--quiet", action="store_true")
+    _add_allow_path(b)
     b.set_defaults(func=cmd_build)
 
     im = sub.add_parser(
