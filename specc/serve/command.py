@@ -216,5 +216,6 @@ def run_serve(args: argparse.Namespace) -> int:
     if not server.started:
         print("specc serve: the server failed to start", file=sys.stderr)
         return 1
-    print(f"specc serve: stopped after {engine.completions} completions", file=sys.stderr)
+    n = engine.completions
+    print(f"specc serve: stopped after {n} completion{'' if n == 1 else 's'}", file=sys.stderr)
     return 0
