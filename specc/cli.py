@@ -271,6 +271,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return int(Exit.OK)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from specc.serve.command import run_serve
+
+    return run_serve(args)
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -599,7 +605,122 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--grader", default="labels")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_explain)
+
+    _add_serve(sub)
     return p
+
+
+def _add_serve(sub: Any) -> None:
+    from specc.serve.config import DEFAULT_EOS_TEXTS, LagrangeOptions, ServeConfig
+
+    d = ServeConfig()
+    lo = LagrangeOptions()
+    s = sub.add_parser(
+        "serve",
+        help="serve the reward over HTTP (OpenRLHF's /get_reward, /score)",
+        description="A reward server: OpenRLHF's remote reward protocol on POST /get_reward, "
+        "plain rows on POST /score, GET /health and GET /metrics (Prometheus text). "
+        "Concurrent requests are graded together in micro-batches.",
+        epilog="example:\n  specc serve out/safety --grader hf:models/grader --port 8000\n"
+        "  # then: openrlhf.cli.train_ppo_ray ... --reward.remote_url "
+        "http://127.0.0.1:8000/get_reward --data.label_key response_type",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("artifact", metavar="ARTIFACT", help="a compiled artifact with fitted weights")
+    s.add_argument(
+        "--grader",
+        required=True,
+        help="hf:PATH | openai:URL#MODEL | openai-chat:URL#MODEL | labels | rules (required)",
+    )
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    s.add_argument(
+        "--port", type=int, default=8000, help="port; 0 picks a free one (default: 8000)"
+    )
+    s.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other than loopback (default: off; set --api-key too)",
+    )
+    s.add_argument(
+        "--api-key",
+        default=os.environ.get("SPECC_SERVE_API_KEY"),
+        help="require this key as 'Authorization: Bearer KEY', 'X-API-Key: KEY' or "
+        "?api_key=KEY (default: $SPECC_SERVE_API_KEY, else no key)",
+    )
+    s.add_argument(
+        "--response-type",
+        default=None,
+        metavar="NAME",
+        help="response type of /get_reward samples whose label is empty (default: none, "
+        "labels are required)",
+    )
+    s.add_argument(
+        "--eos-text",
+        action="append",
+        metavar="TEXT",
+        help="end-of-sequence text stripped from the end of each response; repeat for "
+        f"several (default: {' '.join(DEFAULT_EOS_TEXTS)})",
+    )
+    s.add_argument(
+        "--keep-eos", action="store_true", help="strip no end-of-sequence text (default: off)"
+    )
+    limits: tuple[tuple[str, type, float, str], ...] = (
+        ("--max-batch", int, d.max_batch_rows, "rows graded together at most"),
+        ("--max-wait-ms", float, d.max_wait_ms, "under load, ms a batch waits for more requests"),
+        ("--max-queue", int, d.max_queue_rows, "rows waiting at most; more get HTTP 503"),
+        ("--max-request-rows", int, d.max_request_rows, "rows in one request at most"),
+        ("--max-body-bytes", int, d.max_body_bytes, "largest request body; larger: HTTP 413"),
+        ("--body-timeout", float, d.body_timeout_s, "seconds to receive a body; slower: 408"),
+    )
+    for flag, kind, default, what in limits:
+        s.add_argument(flag, type=kind, default=default, help=f"{what} (default: {default:g})")
+    s.add_argument(
+        "--max-connections",
+        type=int,
+        default=d.max_connections,
+        help=f"open connections at most; more get HTTP 503 (default: {d.max_connections})",
+    )
+    s.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=60.0,
+        help="on SIGTERM, seconds to finish requests in flight (default: 60)",
+    )
+    s.add_argument(
+        "--no-constraints",
+        action="store_true",
+        help="return unshaped rewards even when the policy has constraints (default: shape)",
+    )
+    lagrange: tuple[tuple[str, type, Any, str], ...] = (
+        ("--lambda-every", int, lo.every, "observed completions per multiplier step"),
+        ("--lambda-init", float, lo.lambda_init, "initial multiplier"),
+        ("--lambda-lr", float, lo.lr, "learning rate of log lambda"),
+        ("--lambda-window", int, lo.window, "costs in each multiplier's window"),
+        ("--lambda-max", float, lo.lambda_max, "largest multiplier (default: none)"),
+        ("--lambda-delay", int, lo.delay, "steps that only fill the window"),
+    )
+    for flag, kind, default, what in lagrange:
+        shown = "" if default is None else f" (default: {default:g})"
+        s.add_argument(flag, type=kind, default=default, help=what + shown)
+    s.add_argument(
+        "--lambda-state",
+        default=None,
+        metavar="PATH",
+        help="JSON file the multipliers are restored from and saved to after each step "
+        "(default: none, they start afresh)",
+    )
+    s.add_argument("--batch-size", type=int, default=None, help="hf: rows per forward pass (16)")
+    s.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, ... (default: auto)")
+    s.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="hf: weights dtype (default: auto)",
+    )
+    s.add_argument(
+        "--concurrency", type=int, default=8, help="openai: requests in flight (default: 8)"
+    )
+    s.set_defaults(func=cmd_serve)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
