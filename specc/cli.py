@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from specc.errors import DataError, SpecccError, SpecError, UsageError
+from specc.errors import DataError, Diagnostic, SpecccError, SpecError, UsageError
 
 
 class Exit(enum.IntEnum):
@@ -33,13 +33,35 @@ def _color(stream: TextIO) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
-def _print_diagnostics(report_diags: Sequence[Any], sources: dict[str, str], fmt: str) -> None:
-    from specc.errors import render_all, to_json
+def _print_diagnostics(
+    report_diags: Sequence[Any], sources: dict[str, str], fmt: str, limit: int | None = None
+) -> None:
+    from specc.errors import MAX_SHOWN, render_all, to_json
 
     if fmt == "json":
-        print(to_json(report_diags))
+        print(to_json(report_diags))  # every diagnostic, whatever the limit
     else:
-        print(render_all(report_diags, sources, _color(sys.stderr)), file=sys.stderr)
+        shown = MAX_SHOWN if limit is None else limit
+        print(render_all(report_diags, sources, _color(sys.stderr), shown), file=sys.stderr)
+
+
+def _allow_paths(args: argparse.Namespace) -> list[str]:
+    """``--allow-path`` folders, each checked to be an existing directory."""
+    paths: list[str] = args.allow_path or []
+    for path in paths:
+        if not os.path.isdir(path):
+            raise UsageError(
+                f"--allow-path {path}: no such directory\n"
+                "  = hint: give the folder that holds the files the spec imports"
+            )
+    return paths
+
+
+def _new(found: Sequence[Diagnostic], known: Sequence[Diagnostic]) -> list[Diagnostic]:
+    """``found`` less what ``known`` already has (files checked twice: a library on
+    its own and through the policy that imports it)."""
+    seen = set(known)
+    return [d for d in found if d not in seen]
 
 
 # --------------------------------------------------------------------------- commands
@@ -49,23 +71,58 @@ def cmd_check(args: argparse.Namespace) -> int:
     from specc.checker import check_file
 
     status = Exit.OK
-    all_diags = []
+    all_diags: list[Diagnostic] = []
     sources: dict[str, str] = {}
+    allow_paths = _allow_paths(args)
     for path in args.files:
-        report = check_file(path)
-        all_diags.extend(report.diagnostics)
+        # A file without a header is checked as a library (or a file of tests).
+        report = check_file(path, allow_paths, alone=True)
+        # A library checked on its own and through a policy reports a problem once.
+        all_diags.extend(_new(report.diagnostics, all_diags))
         sources.update(report.load.sources)
         errors = [d for d in report.diagnostics if d.severity == "error"]
-        if any(d.code == "E004" for d in errors):
-            status = Exit.USAGE  # the file itself could not be read
+        if any(d.code == "E004" and d.span.file not in report.load.sources for d in errors):
+            status = Exit.USAGE  # the file itself could not be read (not one it imports)
         elif errors or (args.strict and report.diagnostics):
             status = max(status, Exit.ERRORS)
     if all_diags or args.format == "json":
-        _print_diagnostics(all_diags, sources, args.format)
+        _print_diagnostics(all_diags, sources, args.format, args.max_diagnostics)
     if status == Exit.OK and args.format == "text":
         names = ", ".join(args.files)
         print(f"ok: {names}", file=sys.stderr)
     return int(status)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from specc.spectest import GraderOptions, format_reports, reports_json, run_file
+
+    options = None
+    if args.grader is not None:
+        options = GraderOptions(
+            grader=args.grader,
+            cache=args.cache,
+            device=args.device,
+            dtype=args.dtype,
+            batch_size=args.batch_size,
+            concurrency=args.concurrency,
+        )
+    allow_paths = _allow_paths(args)
+    reports = [run_file(path, options, allow_paths) for path in args.files]
+    diags: list[Diagnostic] = []
+    sources: dict[str, str] = {}
+    for report in reports:
+        diags.extend(_new(report.diagnostics, diags))
+        sources.update(report.sources)
+    if args.format == "json":
+        print(json.dumps(reports_json(reports), indent=2))
+    else:
+        shown = [d for d in diags if d.severity == "error" or args.warnings]
+        if shown:
+            _print_diagnostics(shown, sources, "text")
+        sys.stdout.write(format_reports(reports, verbose=not args.quiet))
+    if any(d.code == "E004" for r in reports for d in r.errors):
+        return int(Exit.USAGE)
+    return int(Exit.OK if all(r.ok for r in reports) else Exit.ERRORS)
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
@@ -92,7 +149,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     from specc.compiler import compile_spec
 
-    manifest = compile_spec(args.spec, args.output)
+    manifest = compile_spec(args.spec, args.output, _allow_paths(args))
     print(
         f"compiled {manifest.name} {manifest.version} -> {args.output} "
         f"(spec_hash {manifest.spec_hash[:12]}, {len(manifest.propositions)} propositions, "
@@ -141,7 +198,92 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return run_explain(args)
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from specc.importer import import_config, write_policy
+
+    result = import_config(
+        args.config,
+        name=args.name,
+        version=args.policy_version,
+        resolve=args.resolve,
+        answer_cue=args.answer_cue,
+    )
+    write_policy(result, args.output, force=args.force)
+    if args.json:
+        print(json.dumps({**result.summary(), "out": args.output}, indent=2))
+    else:
+        s = result.summary()
+        print(
+            f"imported {args.config} -> {args.output}: {s['propositions']} propositions, "
+            f"{s['derived']} derived, {len(result.spec.response_types)} response types, "
+            f"{len(result.spec.tier_names())} tiers",
+            file=sys.stderr,
+        )
+        for note in result.notes:
+            print(f"  note: {note}", file=sys.stderr)
+        warnings = [d for d in result.diagnostics if d.severity == "warning"]
+        if warnings:
+            codes = sorted({d.code for d in warnings})
+            print(
+                f"  {len(warnings)} warning(s) from `specc check` ({', '.join(codes)}); "
+                f"run `specc check {args.output}` to see them",
+                file=sys.stderr,
+            )
+    return int(Exit.OK)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from specc.evaluate import EvalOptions, format_report, run_eval
+
+    options = EvalOptions(
+        limit=args.limit,
+        cache_path=args.cache,
+        batch_size=args.batch_size,
+        device=args.device,
+        dtype=args.dtype,
+        concurrency=args.concurrency,
+        progress=not args.quiet,
+        few_shot=not args.no_few_shot,
+        calibrate=args.calibrate,
+        holdout=args.holdout,
+        seed=args.seed,
+        plot=args.plot,
+        force=args.force,
+    )
+    report = run_eval(
+        args.artifact,
+        args.gold,
+        grader_spec=args.grader,
+        predictions=args.predictions,
+        options=options,
+    )
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(format_report(report))
+    sys.stdout.flush()
+    if args.plot and not args.quiet:
+        print(f"wrote {args.plot}", file=sys.stderr)
+    if report.calibration is not None and not args.quiet:
+        from specc.calibrate import calibration_path
+
+        print(f"wrote {calibration_path(args.artifact)}", file=sys.stderr)
+    return int(Exit.OK)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from specc.serve.command import run_serve
+
+    return run_serve(args)
+
+
 # --------------------------------------------------------------------------- parser
+
+
+_STRICT_LABELS = (
+    "stop with exit 1, fitting nothing, when a row's completion_label disagrees with the "
+    "tier its 0/1 propositions imply (default: off, a warning)"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -149,6 +291,28 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         print(f"specc: error: {message}", file=sys.stderr)
         raise SystemExit(int(Exit.USAGE))
+
+
+def _count(text: str) -> int:
+    """A whole number >= 0, for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
+    return value
+
+
+def _add_allow_path(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-path",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="also read imports and file(...) templates from DIR (repeatable; default: "
+        "only the spec's own folder)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -166,7 +330,77 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("files", nargs="+", metavar="SPEC")
     c.add_argument("--format", choices=("text", "json"), default="text")
     c.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    c.add_argument(
+        "--max-diagnostics",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="print at most N diagnostics, then a count per code (default: 50; 0 prints "
+        "all; --format json always lists all)",
+    )
+    _add_allow_path(c)
     c.set_defaults(func=cmd_check)
+
+    t = sub.add_parser(
+        "test",
+        help="run the tests a policy or a test file declares",
+        description=(
+            "Run `test` blocks. Rule tests (given answers, an expected tier) are proved\n"
+            "for every value of the propositions they leave out, without a grader.\n"
+            "Completion tests (a reply to grade) run only with --grader. Exits 1 when a\n"
+            "test fails or the spec has errors."
+        ),
+        epilog=(
+            "example: specc test policies/minimal.rbr policies/safety_test.rbr\n"
+            "         specc test policies/safety_test.rbr --grader rules --format json"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument("files", nargs="+", metavar="SPEC", help="policies or test files")
+    t.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people, json for CI and editors (default: text)",
+    )
+    t.add_argument(
+        "--grader",
+        default=None,
+        help="grade completion tests with rules, hf:PATH, openai:URL#MODEL or "
+        "openai-chat:URL#MODEL (default: none; completion tests are skipped)",
+    )
+    t.add_argument(
+        "--cache",
+        default=None,
+        help="grade cache for completion tests, ':memory:' for none (default: "
+        "$SPECC_GRADE_CACHE, else ~/.cache/specc/test-grades.sqlite)",
+    )
+    t.add_argument(
+        "--batch-size", type=int, default=None, help="rows per batch (default: the grader's)"
+    )
+    t.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, ... (default: auto)")
+    t.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="hf: weights dtype (default: auto)",
+    )
+    t.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="openai: requests in flight at once (default: 8)",
+    )
+    t.add_argument(
+        "-q", "--quiet", action="store_true", help="list failures and skips only (default: off)"
+    )
+    t.add_argument(
+        "--warnings",
+        action="store_true",
+        help="also print the spec's warnings; errors are always printed (default: off)",
+    )
+    _add_allow_path(t)
+    t.set_defaults(func=cmd_test)
 
     f = sub.add_parser("fmt", help="rewrite specs in the canonical layout")
     f.add_argument("files", nargs="+", metavar="SPEC")
@@ -178,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("compile", help="compile a spec into an artifact directory")
     k.add_argument("spec", metavar="SPEC")
     k.add_argument("-o", "--output", required=True, metavar="DIR")
+    _add_allow_path(k)
     k.set_defaults(func=cmd_compile)
 
     gr = sub.add_parser("grade", help="grade conversations into features")
@@ -210,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     ft.add_argument("--valid-fraction", type=float, default=0.2)
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--report", default=None, metavar="DIR", help="where report.json/png go")
+    ft.add_argument("--strict-labels", action="store_true", help=_STRICT_LABELS)
     ft.set_defaults(func=cmd_fit)
 
     b = sub.add_parser("build", help="check, compile, grade, fit and report in one go")
@@ -221,7 +457,147 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--valid-fraction", type=float, default=0.2)
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--quiet", action="store_true")
+    _add_allow_path(b)
+    b.add_argument("--strict-labels", action="store_true", help=_STRICT_LABELS)
     b.set_defaults(func=cmd_build)
+
+    im = sub.add_parser(
+        "import",
+        help="convert an RBR proposition config (YAML) into a .rbr policy",
+        description="Convert an RBR proposition config (the YAML format of OpenAI's RBR "
+        "release: prompt_template, simple_propositions, derived_propositions, "
+        "completion_classes, completion_class_order) into a .rbr policy that checks clean "
+        "and is in the canonical layout. See docs/authoring.md.",
+        epilog="example:\n  specc import proposition_prompts.yaml -o policies/imported.rbr",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    im.add_argument("config", metavar="CONFIG.yaml", help="the config to convert")
+    im.add_argument(
+        "-o", "--output", required=True, metavar="POLICY.rbr", help="the policy file to write"
+    )
+    im.add_argument(
+        "--force", action="store_true", help="replace POLICY.rbr if it exists (default: refuse)"
+    )
+    im.add_argument(
+        "--name", default=None, help="the policy's name (default: the config file's stem)"
+    )
+    im.add_argument(
+        "--policy-version",
+        default="1.0.0",
+        metavar="VERSION",
+        help="the policy's version string (default: 1.0.0)",
+    )
+    im.add_argument(
+        "--resolve",
+        choices=("error", "worst-first", "best-first"),
+        default="error",
+        help="what to do when completion classes overlap or leave answers unclassified: "
+        "error refuses, worst-first gives a completion the worst of its classes, best-first "
+        "the best; both put unclassified ones in the worst class (default: error)",
+    )
+    im.add_argument(
+        "--answer-cue",
+        default="Answer:",
+        metavar="TEXT",
+        help="text appended to the grader template so that the prompt ends where the answer "
+        "goes, unless it already ends with it; '' appends nothing (default: 'Answer:')",
+    )
+    im.add_argument(
+        "--json", action="store_true", help="print a summary as JSON on stdout (default: text)"
+    )
+    im.set_defaults(func=cmd_import)
+
+    ev = sub.add_parser(
+        "eval",
+        help="measure a grader against gold labels (accuracy, calibration, tiers)",
+        description="Measure a grader against human gold labels: per proposition n, "
+        "accuracy, precision, recall, F1 (yes iff P(yes) >= 0.5), Brier score and ECE "
+        "(10 bins); tier accuracy with a confusion matrix per response type; the "
+        "few-shot check (the propositions' own examples the grader answers wrongly). "
+        "Predictions come from grading the gold rows now (--grader, through the grade "
+        "cache) or from a `specc grade` output (--predictions), matched by id. See "
+        "docs/authoring.md.",
+        epilog="examples:\n"
+        "  specc eval out/safety gold.jsonl --grader hf:models/grader --plot eval.png\n"
+        "  specc eval out/safety gold.jsonl --predictions features.jsonl --json\n"
+        "  specc eval out/safety gold.jsonl --grader hf:models/grader --calibrate",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ev.add_argument("artifact", metavar="ARTIFACT", help="a compiled artifact directory")
+    ev.add_argument("gold", metavar="GOLD.jsonl", help="rows with 0/1 labels in 'propositions'")
+    source = ev.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--grader",
+        help="grade the gold rows now: hf:PATH | openai:URL#MODEL | openai-chat:URL#MODEL | "
+        "labels | rules (no default: give this or --predictions)",
+    )
+    source.add_argument(
+        "--predictions",
+        metavar="FEATURES.jsonl",
+        help="use an earlier `specc grade` output instead, matched to the gold rows by id",
+    )
+    ev.add_argument(
+        "--json", action="store_true", help="print the report as JSON on stdout (default: text)"
+    )
+    ev.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        default=None,
+        help="also draw the reliability diagram and the confusion matrices (default: none)",
+    )
+    ev.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="fit a temperature per LLM-graded proposition on the gold rows not held out, "
+        "report held-out ECE before and after, and store it in ARTIFACT/calibration/, where "
+        "later grading applies it (default: off)",
+    )
+    ev.add_argument(
+        "--holdout",
+        type=float,
+        default=0.3,
+        metavar="SHARE",
+        help="share of gold rows held out from the calibration fit (default: 0.3)",
+    )
+    ev.add_argument("--seed", type=int, default=0, help="seed of the held-out draw (default: 0)")
+    ev.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing --plot file or calibration (default: refuse)",
+    )
+    ev.add_argument(
+        "--no-few-shot",
+        action="store_true",
+        help="skip grading the propositions' own few-shot examples (default: check them)",
+    )
+    ev.add_argument(
+        "--limit", type=int, default=None, help="use only the first N gold rows (default: all)"
+    )
+    ev.add_argument(
+        "--cache",
+        default=None,
+        help="grade cache (default: $SPECC_GRADE_CACHE, else GOLD.jsonl.cache.sqlite)",
+    )
+    ev.add_argument(
+        "--batch-size", type=int, default=None, help="rows per batch (default: the grader's)"
+    )
+    ev.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, ... (default: auto)")
+    ev.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="hf: the model's dtype (default: auto)",
+    )
+    ev.add_argument(
+        "--concurrency",
+        type=int,
+        default=8,
+        help="openai: requests in flight at once (default: 8)",
+    )
+    ev.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar or messages (default: off)"
+    )
+    ev.set_defaults(func=cmd_eval)
 
     e = sub.add_parser("explain", help="break one row's reward into contributions")
     e.add_argument("artifact", metavar="ARTIFACT")
@@ -229,7 +605,122 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--grader", default="labels")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_explain)
+
+    _add_serve(sub)
     return p
+
+
+def _add_serve(sub: Any) -> None:
+    from specc.serve.config import DEFAULT_EOS_TEXTS, LagrangeOptions, ServeConfig
+
+    d = ServeConfig()
+    lo = LagrangeOptions()
+    s = sub.add_parser(
+        "serve",
+        help="serve the reward over HTTP (OpenRLHF's /get_reward, /score)",
+        description="A reward server: OpenRLHF's remote reward protocol on POST /get_reward, "
+        "plain rows on POST /score, GET /health and GET /metrics (Prometheus text). "
+        "Concurrent requests are graded together in micro-batches.",
+        epilog="example:\n  specc serve out/safety --grader hf:models/grader --port 8000\n"
+        "  # then: openrlhf.cli.train_ppo_ray ... --reward.remote_url "
+        "http://127.0.0.1:8000/get_reward --data.label_key response_type",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("artifact", metavar="ARTIFACT", help="a compiled artifact with fitted weights")
+    s.add_argument(
+        "--grader",
+        required=True,
+        help="hf:PATH | openai:URL#MODEL | openai-chat:URL#MODEL | labels | rules (required)",
+    )
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    s.add_argument(
+        "--port", type=int, default=8000, help="port; 0 picks a free one (default: 8000)"
+    )
+    s.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other than loopback (default: off; set --api-key too)",
+    )
+    s.add_argument(
+        "--api-key",
+        default=os.environ.get("SPECC_SERVE_API_KEY"),
+        help="require this key as 'Authorization: Bearer KEY', 'X-API-Key: KEY' or "
+        "?api_key=KEY (default: $SPECC_SERVE_API_KEY, else no key)",
+    )
+    s.add_argument(
+        "--response-type",
+        default=None,
+        metavar="NAME",
+        help="response type of /get_reward samples whose label is empty (default: none, "
+        "labels are required)",
+    )
+    s.add_argument(
+        "--eos-text",
+        action="append",
+        metavar="TEXT",
+        help="end-of-sequence text stripped from the end of each response; repeat for "
+        f"several (default: {' '.join(DEFAULT_EOS_TEXTS)})",
+    )
+    s.add_argument(
+        "--keep-eos", action="store_true", help="strip no end-of-sequence text (default: off)"
+    )
+    limits: tuple[tuple[str, type, float, str], ...] = (
+        ("--max-batch", int, d.max_batch_rows, "rows graded together at most"),
+        ("--max-wait-ms", float, d.max_wait_ms, "under load, ms a batch waits for more requests"),
+        ("--max-queue", int, d.max_queue_rows, "rows waiting at most; more get HTTP 503"),
+        ("--max-request-rows", int, d.max_request_rows, "rows in one request at most"),
+        ("--max-body-bytes", int, d.max_body_bytes, "largest request body; larger: HTTP 413"),
+        ("--body-timeout", float, d.body_timeout_s, "seconds to receive a body; slower: 408"),
+    )
+    for flag, kind, default, what in limits:
+        s.add_argument(flag, type=kind, default=default, help=f"{what} (default: {default:g})")
+    s.add_argument(
+        "--max-connections",
+        type=int,
+        default=d.max_connections,
+        help=f"open connections at most; more get HTTP 503 (default: {d.max_connections})",
+    )
+    s.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=60.0,
+        help="on SIGTERM, seconds to finish requests in flight (default: 60)",
+    )
+    s.add_argument(
+        "--no-constraints",
+        action="store_true",
+        help="return unshaped rewards even when the policy has constraints (default: shape)",
+    )
+    lagrange: tuple[tuple[str, type, Any, str], ...] = (
+        ("--lambda-every", int, lo.every, "observed completions per multiplier step"),
+        ("--lambda-init", float, lo.lambda_init, "initial multiplier"),
+        ("--lambda-lr", float, lo.lr, "learning rate of log lambda"),
+        ("--lambda-window", int, lo.window, "costs in each multiplier's window"),
+        ("--lambda-max", float, lo.lambda_max, "largest multiplier (default: none)"),
+        ("--lambda-delay", int, lo.delay, "steps that only fill the window"),
+    )
+    for flag, kind, default, what in lagrange:
+        shown = "" if default is None else f" (default: {default:g})"
+        s.add_argument(flag, type=kind, default=default, help=what + shown)
+    s.add_argument(
+        "--lambda-state",
+        default=None,
+        metavar="PATH",
+        help="JSON file the multipliers are restored from and saved to after each step "
+        "(default: none, they start afresh)",
+    )
+    s.add_argument("--batch-size", type=int, default=None, help="hf: rows per forward pass (16)")
+    s.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, ... (default: auto)")
+    s.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="hf: weights dtype (default: auto)",
+    )
+    s.add_argument(
+        "--concurrency", type=int, default=8, help="openai: requests in flight (default: 8)"
+    )
+    s.set_defaults(func=cmd_serve)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,18 +11,21 @@ import json
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from specc.artifact import Artifact, ResponseTypeEntry, load_artifact
 from specc.errors import DataError, UsageError
 
 if TYPE_CHECKING:
+    from specc.audit import LabelAudit
     from specc.fit import FitResult
     from specc.fit.metrics import Polarity
-    from specc.fit.read import FeatureTable
+    from specc.fit.read import AuditRows, FeatureTable
     from specc.grade import FeatureRow
+
+Locate = Callable[[int], str]  # row index -> "file:line"
 
 __all__ = ["fit_artifact", "polarity", "run_build", "run_explain", "run_fit"]
 
@@ -134,6 +137,27 @@ def fit_artifact(
     return results, warnings
 
 
+def _audit(
+    rows: Sequence[FeatureRow] | AuditRows, args: argparse.Namespace, locate: Locate
+) -> LabelAudit:
+    """The label audit (specc.audit): a warning, or an error with --strict-labels."""
+    from specc.audit import audit_labels
+
+    # The fit reads only what the audit needs of each row (specc.fit.read.AuditRows).
+    audit = audit_labels(cast("Sequence[FeatureRow]", rows), locate)
+    if audit.disagreements and getattr(args, "strict_labels", False):
+        raise DataError(
+            "\n".join([audit.summary(), *audit.examples()]),
+            hint="fix the labels (or the rules); without --strict-labels this is a warning",
+        )
+    quiet = getattr(args, "quiet", False)
+    if audit.audited or audit.not_audited:
+        _say(("warning: " if audit.disagreements else "") + audit.summary(), quiet)
+        for line in audit.examples():
+            _say(line, quiet)
+    return audit
+
+
 def _fit_and_save(
     artifact: Artifact,
     features_path: Path,
@@ -141,6 +165,7 @@ def _fit_and_save(
     args: argparse.Namespace,
     extra: Mapping[str, Any] | None = None,
     startup: float | None = None,
+    locate: Locate | None = None,
 ) -> list[FitResult]:
     t_start = time.perf_counter()
     from specc.files import Staging
@@ -151,6 +176,8 @@ def _fit_and_save(
     t_imported = time.perf_counter()
     table = read_feature_table(features_path, artifact)
     t_read = time.perf_counter()
+    audit = _audit(table.audit, args, locate or (lambda i: f"{features_path}:{i + 1}"))
+    extra = {**(extra or {}), "label_audit": audit.to_json()}
     results, warnings = fit_artifact(
         artifact,
         table,
@@ -219,7 +246,7 @@ def run_build(args: argparse.Namespace) -> int:
     from specc.checker import check_file
     from specc.compiler import compile_spec
     from specc.errors import render_all
-    from specc.grade import run_grade
+    from specc.grade import read_rows, run_grade
 
     quiet = args.quiet
     out = Path(args.output)
@@ -227,11 +254,12 @@ def run_build(args: argparse.Namespace) -> int:
     if not data.exists():
         raise UsageError(f"{data}: no such file")
     t0 = time.perf_counter()
-    report = check_file(args.spec)
+    allow_paths = args.allow_path or ()
+    report = check_file(args.spec, allow_paths)
     if report.diagnostics:
         _say(render_all(report.diagnostics, report.load.sources), quiet)
     _say(f"[1/4] checked {args.spec}", quiet)
-    manifest = compile_spec(args.spec, out)
+    manifest = compile_spec(args.spec, out, allow_paths)
     _say(
         f"[2/4] compiled {manifest.name} {manifest.version} -> {out} "
         f"(spec_hash {manifest.spec_hash[:12]})",
@@ -248,12 +276,21 @@ def run_build(args: argparse.Namespace) -> int:
     )
     _say(f"[3/4] graded {summary['rows']} rows with {args.grader} -> {features}", quiet)
     _say("[4/4] fitting", quiet)
+    wheres: list[str] = []
+
+    def locate(i: int) -> str:
+        """Row ``i`` of the features is row ``i`` of the data: name its data line."""
+        if not wheres:
+            wheres.extend(row.where for row in read_rows(data))
+        return wheres[i]
+
     _fit_and_save(
         load_artifact(out),
         features,
         out,
         args,
         extra={"data": str(data), "grader": args.grader},
+        locate=locate,
     )
     _say(f"done in {time.perf_counter() - t0:.1f} s", quiet)
     return 0

@@ -55,6 +55,61 @@ RT_SIMPLE = """response_type refuse "Refuse" {
 }
 """
 GOOD = HEADER + "\n" + P_APOLOGY + "\n" + P_REFUSES + "\n" + RT_SIMPLE
+GOOD_DERIVED = (
+    GOOD.replace("when apology and refuses", "when polite_refusal")
+    + "\nderived polite_refusal = apology and refuses\n"
+)
+TEST_CLASH = """
+test "a polite refusal is ideal" {
+  response_type refuse
+  given {
+    refuses = false
+    polite_refusal = true
+  }
+  expect ideal
+}
+"""
+TEST_NO_TYPE = """
+test "an apology with a refusal is ideal" {
+  given {
+    apology = true
+    refuses = true
+  }
+  expect ideal
+}
+"""
+P_LONG = """
+proposition long_reply {
+  match length > 80 words
+}
+"""
+TEST_LONG = """
+test "a refusal is short" {
+  response_type refuse
+  completion "Sorry, I can't help with that."
+  expect {
+    long_reply = false
+  }
+}
+"""
+TEST_FILE = """test "a refusal without an apology is less good" {
+  response_type refuse
+  given {
+    apology = false
+    refuses = true
+  }
+  expect less_good
+}
+"""
+
+
+def hotline_policy(match: str) -> str:
+    """GOOD with a `hotline` extractor (``match``) that the rules use."""
+    return (
+        sub(GOOD, P_REFUSES, P_REFUSES + f"\nproposition hotline {{\n  {match}\n}}\n")
+        .replace("when apology and refuses", "when apology and refuses and not hotline")
+        .replace("when refuses and not apology", "when refuses and not apology and not hotline")
+    )
 
 
 def _big_names(interleaved: bool, n: int = 21) -> list[str]:
@@ -277,11 +332,15 @@ CASES: list[Case] = [
     ),
     Case(
         "E011",
-        "The file checked has no `policy` header. Library files (meant to be imported) "
-        "have none; check the policy that imports them instead.",
+        "A file without a `policy` header is a library: it may hold propositions, "
+        "derived propositions and imports, and `specc check` checks it alone. Anything "
+        "else (a response type, tiers, a reward, grader or constraint block) belongs to "
+        "a policy and needs the header. `specc compile` and `specc build` need a policy, "
+        "so for them every file without a header is E011.",
         {"support.rbr": GOOD.replace(HEADER + "\n", "")},
         {"support.rbr": GOOD},
-        'Start the policy with `policy "NAME" version "VERSION"`.',
+        'Start the policy with `policy "NAME" version "VERSION"` (or move the response '
+        "type into the policy that imports this library).",
     ),
     Case(
         "E012",
@@ -308,6 +367,66 @@ CASES: list[Case] = [
         "Close the `{% if %}` with `{% endif %}`. Once that is fixed, specc would report "
         "the next problem the same way: the template never places `{{ conversation }}`, "
         "so the fixed version adds it too.",
+    ),
+    Case(
+        "E013",
+        "A grader template does something a template may not do: include, import or "
+        "extend another template, use one of Jinja's globals (`lipsum`, `cycler`, ...), "
+        "read an attribute that starts with `_`, or cross a limit (a loop of more than "
+        "100,000 steps, a value of more than a million characters). Templates run in a "
+        "sandbox: see [security.md](security.md).",
+        {
+            "support.rbr": sub(
+                GOOD,
+                "\n" + P_APOLOGY,
+                '\ngrader {\n  template = """\n    {% include "instructions.txt" %}\n'
+                "    Question: {{ question }}\n\n    Conversation: {{ conversation }}\n"
+                '    Reply: {{ completion }}\n    Answer:\n  """\n}\n\n' + P_APOLOGY,
+            ),
+            "instructions.txt": "You review replies written by a support assistant.\n",
+        },
+        {
+            "support.rbr": sub(
+                GOOD,
+                "\n" + P_APOLOGY,
+                '\ngrader {\n  template = """\n'
+                "    You review replies written by a support assistant.\n"
+                "    Question: {{ question }}\n\n    Conversation: {{ conversation }}\n"
+                '    Reply: {{ completion }}\n    Answer:\n  """\n}\n\n' + P_APOLOGY,
+            ),
+            "instructions.txt": "You review replies written by a support assistant.\n",
+        },
+        "Write the instructions into the template (or keep the whole template in one "
+        "file and use `template = file(\"grader.j2\")`).",
+    ),
+    Case(
+        "E014",
+        "An `import` or a `file(...)` template names a file outside the policy's folder "
+        "(the folder of the spec given to specc, and the folders below it): an absolute "
+        "path, a path with `..` that leads out, or a symlink to a file elsewhere. specc "
+        "does not open such a file. Folders of shared libraries are allowed explicitly "
+        "with `--allow-path DIR`.",
+        {
+            "policy/support.rbr": HEADER
+            + 'import "../shared/tone.rbr"\n\n'
+            + P_REFUSES
+            + "\n"
+            + RT_SIMPLE,
+            "shared/tone.rbr": "# Shared propositions.\n" + P_APOLOGY,
+        },
+        {
+            "policy/support.rbr": HEADER
+            + 'import "lib/tone.rbr"\n\n'
+            + P_REFUSES
+            + "\n"
+            + RT_SIMPLE,
+            "policy/lib/tone.rbr": "# Shared propositions.\n" + P_APOLOGY,
+        },
+        "Keep the library inside the policy's folder, as here, or allow its folder: "
+        "`specc check policy/support.rbr --allow-path shared`.",
+        target="policy/support.rbr",
+        show=("policy/support.rbr",),
+        show_fixed=("policy/support.rbr",),
     ),
     Case(
         "E101",
@@ -440,25 +559,23 @@ CASES: list[Case] = [
     ),
     Case(
         "E108",
-        "The pattern of a `match regex` is not a valid regular expression (Python `re` "
-        "syntax): an unclosed bracket, a stray `*`, and so on.",
-        {
-            "support.rbr": sub(
-                GOOD,
-                P_REFUSES,
-                P_REFUSES + '\nproposition hotline {\n  match regex "(?i)(hotline|helpline"\n}\n',
-            ).replace("ideal         when apology and refuses", "ideal         when apology and refuses and not hotline")
-            .replace("less_good     when refuses and not apology", "less_good     when refuses and not apology and not hotline"),
-        },
-        {
-            "support.rbr": sub(
-                GOOD,
-                P_REFUSES,
-                P_REFUSES + '\nproposition hotline {\n  match regex "(?i)(hotline|helpline)"\n}\n',
-            ).replace("ideal         when apology and refuses", "ideal         when apology and refuses and not hotline")
-            .replace("less_good     when refuses and not apology", "less_good     when refuses and not apology and not hotline"),
-        },
+        "The pattern of a `match regex` is not a valid regular expression in RE2 syntax "
+        "(see [language.md](language.md#7-extractors-propositions-without-a-grader)): an "
+        "unclosed bracket, a stray `*`, and so on.",
+        {"support.rbr": hotline_policy('match regex "(?i)(hotline|helpline"')},
+        {"support.rbr": hotline_policy('match regex "(?i)(hotline|helpline)"')},
         "Close the group with `)`.",
+    ),
+    Case(
+        "E108",
+        "The pattern uses something RE2 does not have: lookahead or lookbehind, "
+        "backreferences, possessive quantifiers, `\\Z`. RE2 runs in time linear in the "
+        "reply, which a backtracking engine cannot promise; the message says what to "
+        "write instead.",
+        {"support.rbr": hotline_policy('match regex "(?i)(?<![a-z])hotline"')},
+        {"support.rbr": hotline_policy('match keywords ["hotline"]')},
+        "For a whole word, `match keywords` does what the lookbehind meant, on Unicode "
+        "word boundaries and ignoring case.",
     ),
     Case(
         "E109",
@@ -563,10 +680,68 @@ CASES: list[Case] = [
         fixed_display=big_display(interleaved=True),
     ),
     Case(
+        "E301",
+        "A test's givens cannot all hold for one reply (here `polite_refusal` needs "
+        "`refuses`), so the test would check nothing. The note names the answer that "
+        "clashes with the ones before it.",
+        {"support.rbr": GOOD_DERIVED + TEST_CLASH},
+        {"support.rbr": GOOD_DERIVED + TEST_CLASH.replace("refuses = false", "refuses = true")},
+        "Fix the answer that is wrong, or drop it: a derived proposition in `given` "
+        "already fixes the answers it is made of.",
+    ),
+    Case(
+        "E302",
+        "A test is missing a part: a test that expects a tier names its response type "
+        "(`response_type NAME`); every test has at least one `expect`; a test with "
+        "conversation turns has a `completion`; and a test either gives answers "
+        "(`given`) or has a completion graded, not both.",
+        {"support.rbr": GOOD + TEST_NO_TYPE},
+        {"support.rbr": GOOD + TEST_NO_TYPE.replace("{\n  given", "{\n  response_type refuse\n  given")},
+        "Add what is missing; here, the response type the tier belongs to.",
+    ),
+    Case(
+        "E303",
+        "A completion test is graded like a data row of its response type: only the "
+        "propositions that type's rules and reward features use are graded. An "
+        "expectation about any other proposition could never be checked.",
+        {"support.rbr": GOOD + P_LONG + TEST_LONG},
+        {
+            "support.rbr": GOOD.replace(
+                "  unacceptable  otherwise\n",
+                "  unacceptable  otherwise\n  reward {\n    extra = [long_reply]\n  }\n",
+            )
+            + P_LONG
+            + TEST_LONG
+        },
+        "Test the proposition under a response type that uses it, or make it a reward "
+        "feature of this one with `extra`.",
+    ),
+    Case(
+        "E304",
+        "A file of tests has no header: it imports the one policy it tests, whose names "
+        "are then in scope, and holds nothing but that import and tests. Here it "
+        "imports a library instead of the policy.",
+        {
+            "support_test.rbr": 'import "lib/common.rbr"\n\n' + TEST_FILE,
+            "support.rbr": HEADER + '\nimport "lib/common.rbr"\n\n' + RT_SIMPLE,
+            "lib/common.rbr": P_APOLOGY + "\n" + P_REFUSES,
+        },
+        {
+            "support_test.rbr": 'import "support.rbr"\n\n' + TEST_FILE,
+            "support.rbr": HEADER + '\nimport "lib/common.rbr"\n\n' + RT_SIMPLE,
+            "lib/common.rbr": P_APOLOGY + "\n" + P_REFUSES,
+        },
+        "Import the policy; its libraries come with it.",
+        target="support_test.rbr",
+        show=("support_test.rbr",),
+    ),
+    Case(
         "W001",
         "A proposition or derived proposition in the policy file is not used by any "
         "rule, `extra` list or constraint, so grading it would be wasted work. "
-        "(Unused propositions of imported libraries are not reported.)",
+        "(Unused propositions of imported libraries are not reported, nor are those of a "
+        "library checked on its own: a library exports them. Tests do not count as a use: "
+        "a proposition only a test mentions is still never graded.)",
         {
             "support.rbr": sub(
                 GOOD,
@@ -709,7 +884,11 @@ def write(root: Path, files: dict[str, str | bytes]) -> None:
 def run(root: Path, target: str) -> tuple[int, str]:
     env = {**os.environ, "NO_COLOR": "1"}
     proc = subprocess.run(
-        ["specc", "check", target], cwd=root, capture_output=True, text=True, env=env
+        [sys.executable, "-m", "specc", "check", target],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     return proc.returncode, (proc.stdout + proc.stderr).rstrip("\n")
 
@@ -796,6 +975,10 @@ def shorten_e007(text: str) -> str:
 
 
 def main() -> None:
+    paths = [a for a in sys.argv[1:] if a != "--check"]
+    if len(paths) != 1 or not paths[0].endswith(".md"):
+        sys.exit(f"usage: {Path(__file__).name} [--check] docs/diagnostics.md")
+    target = Path(paths[0])
     work = Path(tempfile.mkdtemp(prefix="specc-diag-"))
     parts: list[str] = []
     problems: list[str] = []
@@ -851,7 +1034,6 @@ def main() -> None:
     )
     text = intro.replace("{{E101}}", block(samples["E101"])).replace("{{INDEX}}", index).replace("{{GOOD}}", block(GOOD)) + "\n" + "\n".join(parts)
     shutil.rmtree(work)
-    target = Path(sys.argv[-1])
     if "--check" in sys.argv:
         if target.read_text(encoding="utf-8") != text:
             print(f"{target} is stale: rerun {Path(__file__).name} {target}", file=sys.stderr)

@@ -20,7 +20,7 @@ Every problem is a :class:`~specc.errors.DataError` naming ``file:line``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +39,14 @@ if TYPE_CHECKING:
 #: Rows converted to float32 together.
 CHUNK_ROWS = 1 << 16
 
-__all__ = ["FeatureTable", "TypeRows", "read_feature_table", "table_from_rows"]
+__all__ = [
+    "AuditRow",
+    "AuditRows",
+    "FeatureTable",
+    "TypeRows",
+    "read_feature_table",
+    "table_from_rows",
+]
 
 
 @dataclass(frozen=True)
@@ -64,12 +71,80 @@ class TypeRows:
 
 
 @dataclass(frozen=True)
+class AuditRow:
+    """What the label audit (:func:`specc.audit.audit_labels`) reads of a feature row:
+    its propositions stand in as ``{}`` when all are 0/1 (else one value of 0.5) and
+    its classes as the one certain tier, if any."""
+
+    id: str
+    response_type: str
+    completion_label: str | None
+    propositions: Mapping[str, float]
+    classes: Mapping[str, float]
+
+
+_UNCERTAIN: Mapping[str, float] = {"": 0.5}
+_NONE: Mapping[str, float] = {}
+_EPS = 1e-9
+
+
+class AuditRows(Sequence[AuditRow]):
+    """The rows of a features file, in file order, as the label audit sees them (a
+    few fields a row, not the parsed rows)."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[str, str, str | None, bool, str | None]] = []
+
+    def add(self, obj: dict[str, Any]) -> None:
+        label = obj.get("completion_label")
+        props = obj.get("propositions")
+        certain = isinstance(props, dict) and all(
+            isinstance(p, (int, float)) and (p <= _EPS or p >= 1.0 - _EPS) for p in props.values()
+        )
+        classes = obj.get("classes")
+        implied = None
+        if certain and isinstance(classes, dict):
+            implied = next(
+                (
+                    str(t)
+                    for t, p in classes.items()
+                    if isinstance(p, (int, float)) and p >= 1.0 - _EPS
+                ),
+                None,
+            )
+        self._rows.append(
+            (
+                str(obj.get("id", "")),
+                str(obj.get("response_type", "")),
+                label if isinstance(label, str) else None,
+                certain,
+                implied,
+            )
+        )
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, i: int) -> AuditRow:  # type: ignore[override]
+        ident, rt, label, certain, implied = self._rows[i]
+        return AuditRow(
+            ident,
+            rt,
+            label,
+            _NONE if certain else _UNCERTAIN,
+            {implied: 1.0} if implied is not None else _NONE,
+        )
+
+
+@dataclass(frozen=True)
 class FeatureTable:
-    """A features file read for fitting: the rows of each response type."""
+    """A features file read for fitting: the rows of each response type, and what the
+    label audit needs of every row (``audit``, in file order)."""
 
     source: str
     types: dict[str, TypeRows]
     rows: int
+    audit: AuditRows = field(default_factory=AuditRows)
 
 
 @dataclass
@@ -214,6 +289,7 @@ class _Table:
         self.source = source
         self.builders: dict[str, _Builder] = {}
         self.rows = 0
+        self.audit = AuditRows()
 
     def add(self, obj: Any, line: int, where: str) -> None:
         if not isinstance(obj, dict):
@@ -241,13 +317,15 @@ class _Table:
                 builder = self.builders[rt.name] = _Builder(rt, self.source, index)
             self.builders[name] = builder
         builder.add(obj, line, where)
+        self.audit.add(obj)
         self.rows += 1
 
     def build(self) -> FeatureTable:
         if self.rows == 0:
             raise DataError("no feature rows: the file is empty", self.source)
         unique = {id(b): b for b in self.builders.values()}.values()
-        return FeatureTable(self.source, {b.rt.name: b.build() for b in unique}, self.rows)
+        types = {b.rt.name: b.build() for b in unique}
+        return FeatureTable(self.source, types, self.rows, self.audit)
 
 
 def table_from_rows(
@@ -258,11 +336,13 @@ def table_from_rows(
     table = _Table(artifact, source)
     for i, row in enumerate(rows, start=1):
         obj = {
+            "id": row.id,
             "response_type": row.response_type,
             "prompt_id": row.prompt_id,
             "completion_label": row.completion_label,
             "features": list(row.features),
             "base_reward": row.base_reward,
+            "propositions": row.propositions,
             "classes": row.classes,
         }
         table.add(obj, i, f"{source}:{i}")
