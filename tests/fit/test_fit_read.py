@@ -155,3 +155,29 @@ def test_numbers_that_cross_a_bound_are_still_refused(line: str, message: str) -
 
     with pytest.raises(DataError, match=message):
         jsonl.parse_line(line, "f:1")
+
+
+def test_the_label_audit_sees_the_same_rows_as_from_feature_rows(
+    artifact: Artifact, tmp_path: Path
+) -> None:
+    from specc.audit import audit_labels
+    from specc.grade import read_features
+
+    rows = feature_rows(n_prompts=3, per=4)
+    for i, row in enumerate(rows[:6]):  # gold 0/1 rows: the rules decide their tier
+        tier = i % 3
+        row["propositions"] = {"a": float(tier == 0), "b": float(tier == 2), "c": 1.0}
+        row["classes"] = {t: float(k == tier) for k, t in enumerate(TIERS)}
+        row["completion_label"] = TIERS[tier]
+    rows[1]["completion_label"] = "ideal"  # disagrees: its propositions say less_good
+    rows[5]["completion_label"] = None
+    path = write_rows(tmp_path / "f.jsonl", rows)
+
+    def where(i: int) -> str:
+        return f"f:{i + 1}"
+
+    table = read_feature_table(path, artifact)
+    expected = audit_labels(read_features(path), where).to_json()
+    assert audit_labels(table.audit, where).to_json() == expected  # type: ignore[arg-type]
+    assert expected["disagreements"] == 1 and expected["unlabelled"] == 1
+    assert expected["audited"] == 5 and expected["not_audited"] == len(rows) - 6
