@@ -123,7 +123,7 @@ def plot_report(
     image = draw_report(results, header)
     with contextlib.ExitStack() as scope:
         staging = stage or scope.enter_context(Staging())
-        image.save(scope.enter_context(staging.open(path)), format="PNG", compress_level=6)
+        image.save(scope.enter_context(staging.open(path)), format="PNG", compress_level=3)
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
