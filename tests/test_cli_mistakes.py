@@ -36,21 +36,8 @@ from pathlib import Path
 
 import pytest
 from golden import ROOT
+from mini_policy import MINI_SPEC
 
-MINI_SPEC = """\
-policy "mini" version "1.0.0"
-
-proposition apology {
-  question = "Does the final reply apologise?"
-  example yes { completion "Sorry, I can't." }
-  example no { completion "Here it is." }
-}
-
-response_type comply "Comply" {
-  ideal        when not apology
-  unacceptable otherwise
-}
-"""
 GOOD_ROW = {
     "id": "r1",
     "prompt": "Hi",

@@ -13,24 +13,10 @@ from typing import Any
 
 import pytest
 from golden import ROOT
+from mini_policy import MINI_SPEC
 
 SAFETY = ROOT / "policies" / "safety.rbr"
 DATA = ROOT / "policies" / "data" / "safety.jsonl"
-
-QUIET_SPEC = """\
-policy "quiet" version "1.0.0"
-
-proposition apology {
-  question = "Does the final reply apologise?"
-  example yes { completion "Sorry, I can't." }
-  example no { completion "Here it is." }
-}
-
-response_type comply "Comply" {
-  ideal        when not apology
-  unacceptable otherwise
-}
-"""
 
 
 def specc(*args: str | Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -104,7 +90,7 @@ def test_quiet_silences_other_libraries(tmp_path: Path) -> None:
 
     model = build_tiny_model(tmp_path / "gpt2", arch="gpt2")
     spec = tmp_path / "quiet.rbr"
-    spec.write_text(QUIET_SPEC, encoding="utf-8")
+    spec.write_text(MINI_SPEC, encoding="utf-8")
     rows = [
         {"id": "a", "prompt": "Hi", "completion": "Sorry, no.", "response_type": "Comply"},
         {"id": "b", "prompt": "Hi", "completion": "Hello!", "response_type": "Comply"},
