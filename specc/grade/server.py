@@ -341,6 +341,8 @@ class Handler(BaseHTTPRequestHandler):
         self._watchdog.start()
         try:
             super().handle_one_request()
+        except OSError:  # the client hung up, or the deadline cut it off: routine
+            self.close_connection = True
         finally:
             self._disarm()
 

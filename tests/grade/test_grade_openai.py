@@ -32,6 +32,7 @@ from specc.grade.openai import (
 from specc.grade.server import GradeServer, Handler, ModelService
 
 from .conftest import make_rows, write_jsonl
+from .rawhttp import read_message
 
 PROMPTS = [
     "Question: Does the reply apologise?\nFinal assistant reply:\nSorry, I can't.\nAnswer:",
@@ -300,25 +301,6 @@ class RawServer:
         self.sock.close()
 
 
-def _read_request(conn: socket.socket) -> bytes:
-    """Read one HTTP request (headers and Content-Length body)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = conn.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    while len(body) < length:
-        body += conn.recv(65536)
-    return head + b"\r\n\r\n" + body
-
-
 def _reply(top: str) -> bytes:
     body = (
         '{"choices": [{"index": 0, "text": " yes", "logprobs": {"tokens": [" yes"], '
@@ -337,7 +319,7 @@ def test_the_deadline_covers_the_whole_reply() -> None:
     reply = _reply('{" yes": -0.1, " no": -2.5}')
 
     def drip(conn: socket.socket) -> int:
-        _read_request(conn)
+        read_message(conn)
         sent = 0
         for byte in reply:  # bounded: len(reply) bytes at most
             try:
@@ -362,7 +344,7 @@ def test_the_deadline_covers_the_whole_reply() -> None:
 def test_the_same_reply_sent_at_once_is_accepted() -> None:
     """The control for the drip test: the reply itself is fine."""
     reply = _reply('{" yes": -0.1, " no": -2.5}')
-    srv = RawServer(lambda conn: conn.sendall(reply) if _read_request(conn) else None)
+    srv = RawServer(lambda conn: conn.sendall(reply) if read_message(conn) else None)
     try:
         client = OpenAIGrader(srv.url, "m", timeout=5.0, max_attempts=1)
         p = client.grade_one("Hi")
@@ -374,7 +356,7 @@ def test_the_same_reply_sent_at_once_is_accepted() -> None:
 def test_an_oversized_reply_is_refused_by_its_length() -> None:
     """A Content-Length over the cap is refused before any of the body is read."""
     head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (MAX_REPLY_BYTES + 1)
-    srv = RawServer(lambda conn: conn.sendall(head) if _read_request(conn) else None)
+    srv = RawServer(lambda conn: conn.sendall(head) if read_message(conn) else None)
     try:
         client = OpenAIGrader(srv.url, "m", timeout=10.0, max_attempts=3)
         with pytest.raises(GraderError, match=rf"{srv.url}: the reply is larger than 8 MiB"):
@@ -391,7 +373,7 @@ def test_an_oversized_reply_without_length_is_cut_at_the_cap(
     chunk = b"x" * 1000
 
     def stream(conn: socket.socket) -> int:
-        _read_request(conn)
+        read_message(conn)
         conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
         sent = 0
         for _ in range(1000):  # 1 MB at most
@@ -422,7 +404,7 @@ def test_an_oversized_reply_without_length_is_cut_at_the_cap(
     ],
 )
 def test_impossible_logprobs_are_refused(top: str, message: str) -> None:
-    srv = RawServer(lambda conn: conn.sendall(_reply(top)) if _read_request(conn) else None)
+    srv = RawServer(lambda conn: conn.sendall(_reply(top)) if read_message(conn) else None)
     try:
         client = OpenAIGrader(srv.url, "m", timeout=10.0, max_attempts=1)
         with pytest.raises(GraderError, match=message):
@@ -433,7 +415,7 @@ def test_impossible_logprobs_are_refused(top: str, message: str) -> None:
 
 def test_rounding_above_zero_and_minus_infinity_are_log_probabilities() -> None:
     top = '{" yes": 0.0004, " no": -Infinity, "x": -3.0}'
-    srv = RawServer(lambda conn: conn.sendall(_reply(top)) if _read_request(conn) else None)
+    srv = RawServer(lambda conn: conn.sendall(_reply(top)) if read_message(conn) else None)
     try:
         p = OpenAIGrader(srv.url, "m", timeout=10.0, max_attempts=1).grade_one("Hi")
     finally:
@@ -446,7 +428,7 @@ def test_top_logprobs_is_sent_and_keys_the_cache() -> None:
     seen: list[dict[str, Any]] = []
 
     def record(conn: socket.socket) -> None:
-        raw = _read_request(conn)
+        raw = read_message(conn)
         seen.append(json.loads(raw.partition(b"\r\n\r\n")[2]))
         conn.sendall(_reply('{" yes": -0.1, " no": -2.5}'))
 
@@ -494,7 +476,7 @@ def test_a_grader_error_names_the_row_and_the_proposition(
     file:line and id, and the proposition."""
 
     def answer(conn: socket.socket) -> None:
-        raw = _read_request(conn)
+        raw = read_message(conn)
         prompt = json.loads(raw.partition(b"\r\n\r\n")[2])["prompt"]
         bad = "[4]" in prompt and "apologise" in prompt
         conn.sendall(_reply('{" yes": 5.0}' if bad else '{" yes": -0.1, " no": -2.5}'))

@@ -19,6 +19,8 @@ import pytest
 from specc.grade.hf import HFGrader
 from specc.grade.server import MAX_BODY_BYTES, GradeServer, ModelService
 
+from .rawhttp import read_message
+
 GOOD = {"model": "tiny", "prompt": "Does the reply apologise? Answer:", "max_tokens": 1}
 
 
@@ -61,34 +63,10 @@ def exchange(server: GradeServer, data: bytes) -> tuple[int, dict[str, object], 
     """Send ``data`` on a new connection; the status, the JSON reply and the raw reply."""
     with socket.create_connection(server.server_address[:2], timeout=30) as s:
         s.sendall(data)
-        raw = read_reply(s)
+        raw = read_message(s)
     head, _, body = raw.partition(b"\r\n\r\n")
     status = int(head.split(b" ", 2)[1])
     return status, json.loads(body), raw
-
-
-def read_reply(s: socket.socket) -> bytes:
-    """One HTTP reply (headers and its Content-Length body)."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        chunk = s.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = int(
-        next(
-            line.split(b":", 1)[1]
-            for line in head.split(b"\r\n")
-            if line.lower().startswith(b"content-length:")
-        )
-    )
-    while len(body) < length:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    return head + b"\r\n\r\n" + body
 
 
 def test_a_good_request(server: GradeServer) -> None:
@@ -134,7 +112,7 @@ def test_200_concurrent_connections_are_all_queued_and_answered(service: ModelSe
         started = True
         statuses = []
         for s in socks:
-            reply = read_reply(s)
+            reply = read_message(s)
             statuses.append(int(reply.split(b" ", 2)[1]) if reply else 0)
             s.close()
         assert statuses == [200] * 200
@@ -270,4 +248,4 @@ def test_keep_alive_still_works(server: GradeServer) -> None:
     with socket.create_connection(server.server_address[:2], timeout=30) as s:
         for _ in range(3):
             s.sendall(data)
-            assert read_reply(s).startswith(b"HTTP/1.1 200")
+            assert read_message(s).startswith(b"HTTP/1.1 200")
