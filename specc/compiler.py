@@ -3,7 +3,9 @@
 The artifact is content-addressed and reproducible: ``ir.json`` is the canonical IR
 (spans stripped, keys sorted) and ``spec_hash`` is its sha256; every file is written
 with sorted keys and no timestamps, so two compiles of the same spec produce the
-same bytes on any machine and from any working directory.
+same bytes on any machine and from any working directory. ``seal.json`` records the
+sha256 of every file (signed when a key is configured, see :mod:`specc.integrity`),
+and every loader verifies it.
 
 >>> manifest = compile_spec("policies/minimal.rbr", "out/minimal")   # doctest: +SKIP
 >>> manifest.spec_hash[:8]                                           # doctest: +SKIP
@@ -14,15 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from specc import ir
 from specc.artifact import (
+    IR_FILE,
+    MANIFEST_FILE,
+    RULES_FILE,
     ConstraintEntry,
     DerivedEntry,
     GraderEntry,
@@ -33,6 +35,7 @@ from specc.artifact import (
     TierEntry,
 )
 from specc.errors import SpecError, UsageError
+from specc.integrity import SEAL_FILE, write_unit
 from specc.prompts import render_prompts, template_text
 
 __all__ = ["DEFAULT_REWARD", "canonical_ir", "compile_spec"]
@@ -217,38 +220,28 @@ def _derived_used(rt: ir.ResponseType, spec: ir.Spec) -> list[str]:
 # --------------------------------------------------------------------------- writing
 
 
-def _write_tree(out: Path, files: dict[str, str]) -> None:
-    """Write files into ``out`` through a sibling temp dir and a rename, so that a
-    failed compile never leaves a half-written artifact. Fitted weights already in
-    ``out`` are carried over (their spec hash is checked when loaded)."""
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists() and not (out / "manifest.json").exists() and any(out.iterdir()):
+#: The files of a compile; everything else in an artifact directory (the weights unit,
+#: reports, features, the grading cache) is carried over when it is recompiled.
+_COMPILED = frozenset({MANIFEST_FILE, IR_FILE, RULES_FILE, "prompts", SEAL_FILE})
+
+
+def _write_tree(out: Path, files: dict[str, str], spec_hash: str) -> None:
+    """Write the artifact's files and their seal as the directory ``out``: a sibling
+    temp directory renamed into place, so a failed compile (a full disk included)
+    leaves the old artifact, or nothing. What was written into ``out`` after the last
+    compile (fitted weights, reports, features, the grading cache) is carried over;
+    weights of another spec hash are refused when loaded ("refit")."""
+    if out.is_dir() and not (out / MANIFEST_FILE).exists() and any(out.iterdir()):
         raise UsageError(
-            f"{out} exists and is not a specc artifact; choose an empty or new directory"
+            f"{out} exists and is not a specc artifact\n  = hint: choose an empty or new directory"
         )
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        for rel, text in sorted(files.items()):
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(text)
-        if out.exists():
-            for keep in ("weights.safetensors", "weights.json", "report.json", "report.png"):
-                if (out / keep).exists():
-                    shutil.copy2(out / keep, tmp / keep)
-            old = out.with_name(f".{out.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    write_unit(
+        out,
+        {rel: text.encode() for rel, text in files.items()},
+        kind="artifact",
+        spec_hash=spec_hash,
+        keep=lambda name: name not in _COMPILED,
+    )
 
 
 def compile_loaded(spec: ir.Spec) -> tuple[Manifest, dict[str, str]]:
@@ -264,9 +257,9 @@ def compile_loaded(spec: ir.Spec) -> tuple[Manifest, dict[str, str]]:
     prompts = render_prompts(spec)
     manifest = build_manifest(spec, spec_hash, prompts)
     files = {
-        "manifest.json": _dumps(manifest.model_dump(mode="json")),
-        "ir.json": _dumps(json.loads(canonical)),
-        "rules.json": _dumps(compile_rules(spec).to_json()),
+        MANIFEST_FILE: _dumps(manifest.model_dump(mode="json")),
+        IR_FILE: _dumps(json.loads(canonical)),
+        RULES_FILE: _dumps(compile_rules(spec).to_json()),
     }
     for name, text in prompts.items():
         files[f"prompts/{name}.txt"] = text
@@ -284,5 +277,5 @@ def compile_spec(spec_path: str | Path, out_dir: str | Path) -> Manifest:
         exc.sources = report.load.sources  # type: ignore[attr-defined]
         raise exc
     manifest, files = compile_loaded(report.spec)
-    _write_tree(Path(out_dir), files)
+    _write_tree(Path(out_dir), files, manifest.spec_hash)
     return manifest

@@ -3,7 +3,7 @@ usage errors (exit 2) that name the path, say what failed and what to do.
 
 >>> import errno
 >>> print(os_error(OSError(errno.ENOSPC, "No space left on device"), "f.jsonl", "write"))
-f.jsonl: cannot write: no space left on device
+f.jsonl: cannot write: No space left on device
   = hint: free some space on that disk, or write somewhere else
 """
 
@@ -39,7 +39,6 @@ def os_error(exc: OSError, path: str | Path | None = None, action: str = "access
     file name the error carries."""
     where = path if path is not None else exc.filename
     reason = (exc.strerror or type(exc).__name__).rstrip(".")
-    reason = reason[:1].lower() + reason[1:]
     text = f"cannot {action}: {reason}"
     if where is not None:
         text = f"{where}: {text}"

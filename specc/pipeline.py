@@ -179,10 +179,11 @@ def _fit_and_save(
 ) -> tuple[list[FitResult], dict[str, Any]]:
     """Fit, save the weights and the report, print the summary table (unless
     ``args.json``); returns the results and their JSON summary (``--json``)."""
+    from specc.files import Staging
     from specc.fit import summary_table, write_report
     from specc.fit.report import report_dict
     from specc.grade import read_features
-    from specc.weights import save_weights, weights_from_results
+    from specc.weights import WEIGHTS_DIR, save_weights, weights_from_results
 
     rows = read_features(features_path)
     results, warnings = fit_artifact(
@@ -193,20 +194,26 @@ def _fit_and_save(
         valid_fraction=args.valid_fraction,
         seed=args.seed,
     )
-    save_weights(artifact.path, weights_from_results(artifact.spec_hash, results))
-    paths = write_report(results, report_dir, spec_hash=artifact.spec_hash, extra=extra)
+    weights = weights_from_results(artifact.spec_hash, results)
+    # The weights unit and the report appear together, or (an error, a full disk)
+    # neither changes.
+    with Staging() as stage:
+        save_weights(artifact.path, weights, key=artifact.key, stage=stage)
+        paths = write_report(
+            results, report_dir, spec_hash=artifact.spec_hash, extra=extra, stage=stage
+        )
     quiet = getattr(args, "quiet", False)
     for w in warnings:
         _say(f"warning: {w}", quiet)
     if not getattr(args, "json", False):
         print(summary_table(results))
     _say(
-        f"weights -> {artifact.path / 'weights.safetensors'}\nreport  -> {paths.json}"
+        f"weights -> {artifact.path / WEIGHTS_DIR}\nreport  -> {paths.json}"
         + (f", {paths.png}" if paths.png else ""),
         quiet,
     )
     return results, {
-        "weights": str(artifact.path / "weights.safetensors"),
+        "weights": str(artifact.path / WEIGHTS_DIR),
         "report": str(paths.json),
         "plot": str(paths.png) if paths.png else None,
         "warnings": warnings,
@@ -229,6 +236,10 @@ def grading_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    from specc.files import check_output_dir
+
+    if args.report:
+        check_output_dir(args.report, "--report")
     artifact = load_artifact(args.artifact)
     features = Path(args.features)
     if not features.exists():
@@ -296,7 +307,6 @@ def _silent(message: str) -> None:
 def run_explain(args: argparse.Namespace) -> int:
     from specc.jsonl import MAX_LINE_BYTES, parse_line
     from specc.oserrors import os_error
-    from specc.reward import load
 
     try:
         if args.row == "-":
@@ -326,10 +336,14 @@ def run_explain(args: argparse.Namespace) -> int:
         raise
     if not isinstance(row, dict):
         raise DataError("expected one JSON object (a data row)", where=args.row)
+    # Verify the artifact before the reward (and torch) loads: a bad one fails fast.
+    artifact = load_artifact(args.artifact)
+    from specc.reward import load
+
     if getattr(args, "quiet", False):
-        reward = load(args.artifact, grader=args.grader, notify=_silent)
+        reward = load(artifact, grader=args.grader, notify=_silent)
     else:
-        reward = load(args.artifact, grader=args.grader)
+        reward = load(artifact, grader=args.grader)
     explanation = reward.explain(row)
     if args.json:
         print(json.dumps(explanation.to_json(), indent=2))

@@ -8,6 +8,12 @@ array([1.73])
 
 Inside a trainer, :class:`RewardModule` scores feature tensors of mixed response
 types in one batched call; :meth:`Reward.module` builds it from the fitted weights.
+:meth:`Reward.score_with_costs` gives the rewards together with each constraint's
+cost, for Safe RLHF training (``specc.safe``):
+
+>>> batch = reward.score_with_costs(rows)                               # doctest: +SKIP
+>>> batch.rewards, batch.costs, batch.constraints, batch.limits        # doctest: +SKIP
+(array([1.73, -0.4]), array([[0.01, 0.], [0.9, 0.]]), ('toxic', 'lecture'), array([0.02, 0.05]))
 """
 
 from __future__ import annotations
@@ -21,14 +27,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from specc.artifact import Artifact, load_artifact
-from specc.errors import DataError
+from specc.artifact import Artifact, ConstraintEntry, load_artifact
+from specc.errors import DataError, did_you_mean
 from specc.weights import Weights, load_weights_for
 
 if TYPE_CHECKING:
     from specc.grade import AnyGrader, FeatureRow, GradeCache
 
-__all__ = ["Explanation", "Reward", "RewardModule", "load"]
+__all__ = ["Explanation", "Reward", "RewardModule", "ScoredBatch", "load"]
 
 
 class RewardModule(nn.Module):
@@ -149,6 +155,42 @@ class Explanation:
         return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class ScoredBatch:
+    """Rewards and constraint costs of a batch of rows, for a trainer.
+
+    ``costs[i, j]`` is the expected cost of row ``i`` under constraint
+    ``constraints[j]`` (the probability that its cost expression holds, exact under
+    independent propositions); it is 0 where ``applies[i, j]`` is false, that is where
+    the row's response type is outside the constraint's ``applies_to``. ``limits[j]``
+    is the constraint's limit; ``rows`` are the graded feature rows (tier
+    probabilities in ``rows[i].classes``)."""
+
+    rewards: np.ndarray  # [n] float64
+    costs: np.ndarray  # [n, k] float64
+    applies: np.ndarray  # [n, k] bool
+    constraints: tuple[str, ...]  # k names, the spec's order
+    limits: np.ndarray  # [k] float64
+    rows: tuple[FeatureRow, ...] = ()
+
+    def cost(self, name: str) -> np.ndarray:
+        """The ``[n]`` cost column of constraint ``name``."""
+        return np.asarray(self.costs[:, self._index(name)])
+
+    def limit(self, name: str) -> float:
+        return float(self.limits[self._index(name)])
+
+    def _index(self, name: str) -> int:
+        try:
+            return self.constraints.index(name)
+        except ValueError:
+            hint = did_you_mean(name, self.constraints)
+            raise KeyError(
+                f"no constraint {name!r}"
+                + (f"; {hint}" if hint else f"; the policy has {', '.join(self.constraints)}")
+            ) from None
+
+
 class Reward:
     """A compiled policy with fitted weights, ready to score rows.
 
@@ -197,6 +239,52 @@ class Reward:
         batch = [rows] if isinstance(rows, Mapping) else list(rows)
         return self.score(self.features(batch))
 
+    @property
+    def constraints(self) -> tuple[ConstraintEntry, ...]:
+        """The policy's constraints (``name``, ``limit``, ``applies_to``, ...), in the
+        spec's order: the order of the cost columns."""
+        return self.artifact.manifest.constraints
+
+    def costs(self, feature_rows: Sequence[FeatureRow]) -> tuple[np.ndarray, np.ndarray]:
+        """``(costs, applies)``, both ``[n, k]`` over :attr:`constraints`: each graded
+        row's expected cost per constraint, 0 outside the constraint's ``applies_to``."""
+        k = len(self.constraints)
+        costs = np.zeros((len(feature_rows), k), dtype=np.float64)
+        applies = np.zeros((len(feature_rows), k), dtype=bool)
+        for j, c in enumerate(self.constraints):
+            covered = set(c.applies_to)
+            for i, row in enumerate(feature_rows):
+                if row.response_type not in covered:
+                    continue
+                if c.name not in row.costs:
+                    raise DataError(
+                        f"row {row.id!r} ({row.response_type}) has no cost for constraint "
+                        f"{c.name!r}",
+                        hint="the row was graded with another version of the spec; regrade it",
+                    )
+                costs[i, j] = row.costs[c.name]
+                applies[i, j] = True
+        return costs, applies
+
+    def score_features_with_costs(self, feature_rows: Sequence[FeatureRow]) -> ScoredBatch:
+        """:meth:`score` and :meth:`costs` of already-graded rows, in one batch."""
+        costs, applies = self.costs(feature_rows)
+        return ScoredBatch(
+            rewards=self.score(feature_rows),
+            costs=costs,
+            applies=applies,
+            constraints=tuple(c.name for c in self.constraints),
+            limits=np.array([c.limit for c in self.constraints], dtype=np.float64),
+            rows=tuple(feature_rows),
+        )
+
+    def score_with_costs(
+        self, rows: Mapping[str, Any] | Sequence[Mapping[str, Any]]
+    ) -> ScoredBatch:
+        """Grade rows once; their rewards, constraint costs and tier probabilities."""
+        batch = [rows] if isinstance(rows, Mapping) else list(rows)
+        return self.score_features_with_costs(self.features(batch))
+
     def explain(self, row: Mapping[str, Any]) -> Explanation:
         """Each feature's value, weight and contribution, the tier probabilities, total."""
         (feat,) = self.features([row])
@@ -221,13 +309,20 @@ def load(
     artifact: str | Path | Artifact,
     grader: str | AnyGrader = "labels",
     cache: str | Path | None = None,
+    *,
+    signing_key: bytes | None = None,
     **grader_options: Any,
 ) -> Reward:
     """Load an artifact with fitted weights; ``grader`` as for ``specc grade``
-    (``labels``, ``rules``, ``hf:PATH``, ``openai:URL#MODEL``) or a grader object."""
+    (``labels``, ``rules``, ``hf:PATH``, ``openai:URL#MODEL``) or a grader object.
+
+    The artifact and its weights are verified first (:func:`specc.load_artifact`):
+    an edited or corrupted file is a :class:`~specc.errors.DataError` that names it.
+    ``signing_key`` defaults to ``$SPECC_SIGNING_KEY``/``$SPECC_SIGNING_KEY_FILE``;
+    with a key, unsigned or foreign-signed artifacts and weights are refused."""
     from specc.grade import GradeCache, make_grader
 
-    art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact)
+    art = artifact if isinstance(artifact, Artifact) else load_artifact(artifact, key=signing_key)
     weights = load_weights_for(art)
     if isinstance(grader, str):
         grader = make_grader(grader, **grader_options)

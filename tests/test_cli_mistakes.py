@@ -61,10 +61,10 @@ def _patch(code: str) -> str:
 
 DENY_READ = _patch(
     """
-    import errno, io, pathlib
+    import errno, io, os, pathlib
     _open = io.open
     def _deny(file, *args, **kwargs):
-        if pathlib.Path(file).name == "data.jsonl":
+        if isinstance(file, (str, os.PathLike)) and pathlib.Path(file).name == "data.jsonl":
             raise PermissionError(errno.EACCES, "Permission denied", str(file))
         return _open(file, *args, **kwargs)
     io.open = _deny
@@ -123,7 +123,7 @@ MISTAKES = [
         "grade -o where root cannot write (/sys)",
         ("grade", "{art}", "{data}", "--grader", "labels", "-o", "/sys/specc-mistake.jsonl"),
         2,
-        r"/sys/specc-mistake\.jsonl: cannot write: (permission denied|read-only file system)",
+        r"/sys/specc-mistake\.jsonl: cannot write: (Permission denied|Read-only file system)",
         r"hint: (check the permissions|that file system is read-only)",
     ),
     Mistake(
@@ -279,7 +279,7 @@ MISTAKES = [
         "permission denied on the input (simulated: open raises EACCES)",
         (*GRADE, "--grader", "labels"),
         2,
-        r"data\.jsonl: cannot read the data file: permission denied",
+        r"data\.jsonl: cannot read the data file: Permission denied",
         r"hint: check the permissions of the file and of its folder",
         files={"data.jsonl": jsonl(good())},
         patch=DENY_READ,
@@ -288,7 +288,7 @@ MISTAKES = [
         "a full disk while writing (simulated: fsync raises ENOSPC)",
         (*GRADE, "--grader", "labels"),
         2,
-        r"f\.jsonl: cannot write: no space left on device",
+        r"f\.jsonl: cannot write: No space left on device",
         r"hint: free some space on that disk",
         files={"data.jsonl": jsonl(good()), "f.jsonl": "old\n"},
         patch=DISK_FULL,

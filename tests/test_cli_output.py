@@ -53,7 +53,7 @@ def test_build_json(built: tuple[Path, Any]) -> None:
     fit = result["fit"]
     types = {"hard_refuse", "safe_refuse_1", "safe_refuse_2", "comply"}
     assert fit["response_types"] and set(fit["response_types"]) <= types
-    assert fit["weights"] == str(out / "weights.safetensors")
+    assert fit["weights"] == str(out / "weights")
     assert fit == {**json.loads((out / "report.json").read_text()), **fit}
 
 

@@ -45,6 +45,7 @@ def test_artifact_golden(tmp_path: Path) -> None:
         "prompts/lectures.txt",
         "prompts/refuses.txt",
         "rules.json",
+        "seal.json",
     ]
     for name, data in files.items():
         assert_golden(GOLDEN / "tutorial.artifact" / name, data.decode())
@@ -174,11 +175,19 @@ def test_compile_refuses_to_overwrite_a_foreign_directory(tmp_path: Path) -> Non
     assert (tmp_path / "art" / "notes.txt").read_text() == "mine"
 
 
-def test_recompile_keeps_fitted_weights(tmp_path: Path) -> None:
-    compile_spec(GOLDEN / "tutorial.rbr", tmp_path / "art")
-    (tmp_path / "art" / "weights.json").write_text("{}")
-    compile_spec(GOLDEN / "tutorial.rbr", tmp_path / "art")
-    assert (tmp_path / "art" / "weights.json").read_text() == "{}"
+def test_recompile_keeps_what_was_written_after_compile(tmp_path: Path) -> None:
+    art = tmp_path / "art"
+    compile_spec(GOLDEN / "tutorial.rbr", art)
+    (art / "weights").mkdir()
+    (art / "weights" / "weights.json").write_text("{}")
+    (art / "features.jsonl").write_text("")
+    (art / "prompts" / "stale.txt").write_text("from an older compile")
+    compile_spec(GOLDEN / "tutorial.rbr", art)
+    assert (art / "weights" / "weights.json").read_text() == "{}"
+    assert (art / "features.jsonl").exists()
+    # The compiled files are replaced whole: nothing of the old prompts/ survives.
+    assert not (art / "prompts" / "stale.txt").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["art"]  # no temp directory left
 
 
 @pytest.mark.parametrize("policy", sorted((ROOT / "policies").glob("*.rbr")), ids=lambda p: p.name)

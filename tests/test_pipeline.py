@@ -76,8 +76,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_build_leaves_artifact_weights_and_report(built: Path) -> None:
     for name in (
         "manifest.json",
-        "weights.safetensors",
-        "weights.json",
+        "seal.json",
+        "weights/weights.safetensors",
+        "weights/weights.json",
+        "weights/seal.json",
         "report.json",
         "report.png",
     ):

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -15,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from specc.files import Staging
 from specc.fit.fitter import FitResult
 
 FORMAT = "specc.fit-report/1"
@@ -67,21 +69,33 @@ def write_report(
     spec_hash: str | None = None,
     extra: Mapping[str, Any] | None = None,
     plot: bool = True,
+    stage: Staging | None = None,
 ) -> ReportPaths:
-    """Write ``report.json`` (and ``report.png`` unless ``plot`` is false) in ``out_dir``."""
+    """Write ``report.json`` (and ``report.png`` unless ``plot`` is false) in ``out_dir``,
+    atomically (:mod:`specc.files`); with ``stage``, when that staging commits."""
     root = Path(out_dir)
-    root.mkdir(parents=True, exist_ok=True)
     json_path = root / "report.json"
     data = report_dict(results, spec_hash=spec_hash, extra=extra)
-    json_path.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    png_path = None
-    if plot:
-        png_path = root / "report.png"
-        plot_report(results, png_path)
+    own = stage is None
+    stage = stage or Staging()
+    try:
+        text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+        stage.write_bytes(json_path, text.encode())
+        png_path = None
+        if plot:
+            png_path = root / "report.png"
+            plot_report(results, png_path, stage=stage)
+    except BaseException:
+        stage.discard()
+        raise
+    if own:
+        stage.commit()
     return ReportPaths(json_path, png_path)
 
 
-def plot_report(results: Sequence[FitResult], path: str | Path) -> None:
+def plot_report(
+    results: Sequence[FitResult], path: str | Path, *, stage: Staging | None = None
+) -> None:
     """One subplot per response type: histograms of rewards centred on the prompt's
     mean ideal reward, one colour per tier (like Figure 4a of the RBR paper)."""
     # The object-oriented API with the Agg canvas: no pyplot, no global backend switch.
@@ -121,7 +135,9 @@ def plot_report(results: Sequence[FitResult], path: str | Path) -> None:
         ax.set_ylabel("completions")
     for ax in axes[len(results) :]:
         ax.set_axis_off()
-    fig.savefig(str(path), dpi=110)
+    with contextlib.ExitStack() as scope:
+        staging = stage or scope.enter_context(Staging())
+        fig.savefig(scope.enter_context(staging.open(path)), format="png", dpi=110)
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

@@ -21,11 +21,8 @@ An output line::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -34,6 +31,7 @@ from typing import Any
 
 from specc.artifact import Artifact, ResponseTypeEntry
 from specc.errors import DataError, UsageError, did_you_mean
+from specc.files import Staging
 from specc.grade.base import (
     Answers,
     AnyGrader,
@@ -392,45 +390,13 @@ def extract_features(
 # --------------------------------------------------------------------------- files
 
 
-def _remove_stale_partials(target: Path) -> None:
-    """Delete temp files of earlier writes to ``target`` whose process is gone."""
-    for tmp in target.parent.glob(f".{target.name}.*.tmp"):
-        try:
-            pid = int(tmp.name[len(target.name) + 2 :].split(".", 1)[0])
-        except ValueError:
-            continue
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-        except OSError:
-            pass
-
-
 def write_features(path: str | Path, rows: Sequence[FeatureRow]) -> None:
-    """Write feature rows as JSONL, atomically: a temp file in the same folder is
-    fsynced, then ``os.replace``\\ d over ``path``. A crash leaves the old file."""
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot create the output folder: {exc}") from None
-    _remove_stale_partials(target)
-    fd, tmp = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(dumps_line(row.to_json()))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    """Write feature rows as JSONL, atomically (:mod:`specc.files`): a temp file in the
+    same folder is fsynced, then renamed over ``path``, with the umask's mode. A crash
+    or a full disk leaves the old file."""
+    with Staging() as stage, stage.open(path) as f:
+        for row in rows:
+            f.write(dumps_line(row.to_json()).encode())
 
 
 def read_features(path: str | Path) -> list[FeatureRow]:

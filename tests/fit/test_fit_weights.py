@@ -17,6 +17,7 @@ from specc.artifact import (
     TierEntry,
 )
 from specc.errors import DataError
+from specc.integrity import seal_bytes
 from specc.weights import (
     TypeWeights,
     Weights,
@@ -84,6 +85,7 @@ def artifact(path: Path, spec_hash: str = HASH, features: tuple[str, ...] = FEAT
 def test_round_trip_is_exact(tmp_path: Path) -> None:
     tensors, meta = save_weights(tmp_path, weights())
     assert tensors.name == "weights.safetensors" and meta.name == "weights.json"
+    assert tensors.parent.name == "weights"
     raw = tensors.read_bytes()
     header_len = int.from_bytes(raw[:8], "little")
     header = json.loads(raw[8 : 8 + header_len])  # a safetensors header, no pickle
@@ -133,20 +135,46 @@ def test_feature_mismatch(tmp_path: Path) -> None:
         load_weights(tmp_path, features={"Comply": FEATURES[:2]})
 
 
+def _reseal(root: Path) -> None:
+    """Rewrite the weights unit's seal over its files as they are (a forger's move)."""
+    unit = root / "weights"
+    files = {p.name: p.read_bytes() for p in unit.iterdir() if p.name != "seal.json"}
+    (unit / "seal.json").write_bytes(seal_bytes(files, kind="weights", spec_hash=HASH))
+
+
 def test_missing_and_broken_files(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no fitted weights") as err:
         load_weights(tmp_path)
     assert err.value.hint == "fit them with `specc fit`"
-    save_weights(tmp_path, weights())
-    (tmp_path / "weights.safetensors").write_bytes(b"\x05\x00\x00\x00\x00\x00\x00\x00{not")
+    tensors, meta = save_weights(tmp_path, weights())
+    assert tensors.parent == meta.parent == tmp_path / "weights"
+    good = tensors.read_bytes()
+    tensors.write_bytes(b"\x05\x00\x00\x00\x00\x00\x00\x00{not!")
+    with pytest.raises(DataError, match="modified after it was written") as err:
+        load_weights(tmp_path)
+    assert err.value.where == str(tensors) and "refit" in str(err.value)
+    _reseal(tmp_path)
+    with pytest.raises(DataError, match="unreadable safetensors header"):
+        load_weights(tmp_path)
+    tensors.write_bytes(good[:-8])  # a truncated tensor
+    _reseal(tmp_path)
     with pytest.raises(DataError, match="unreadable"):
         load_weights(tmp_path)
-    (tmp_path / "weights.safetensors").unlink()
+    tensors.unlink()
     with pytest.raises(DataError, match="missing"):
         load_weights(tmp_path)
-    (tmp_path / "weights.json").write_text("{}")
+    tensors.write_bytes(good)
+    meta.write_text("{}")
+    _reseal(tmp_path)
     with pytest.raises(DataError, match="not a specc weights file"):
         load_weights(tmp_path)
+
+
+def test_weights_of_the_old_layout_say_refit(tmp_path: Path) -> None:
+    (tmp_path / "weights.json").write_text("{}")
+    with pytest.raises(DataError, match="layout of an older specc") as err:
+        load_weights(tmp_path)
+    assert err.value.hint == "refit with `specc fit`"
 
 
 def test_unknown_type_and_bad_shapes(tmp_path: Path) -> None:
