@@ -16,7 +16,15 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["device", "fraction", "non_negative_int", "port", "positive_int", "seconds"]
+__all__ = [
+    "device",
+    "fraction",
+    "non_negative_int",
+    "port",
+    "positive_int",
+    "seconds",
+    "share",
+]
 
 
 def _int(text: str, low: int, what: str) -> int:
@@ -72,6 +80,14 @@ def fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"must be a fraction from 0 up to (not including) 1, not {text!r}"
         )
+    return value
+
+
+def share(text: str) -> float:
+    """A share strictly between 0 and 1 (``--holdout``)."""
+    value = _float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a fraction between 0 and 1, not {text!r}")
     return value
 
 

@@ -12,14 +12,14 @@ True
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from specc import ir
 from specc.errors import Diagnostic, did_you_mean
 from specc.loader import LoadResult, load_spec
+from specc.patterns import PatternError, check_keywords, compile_pattern
 
 __all__ = ["PASSES", "CheckReport", "check_file", "check_spec", "graded_propositions"]
 
@@ -187,19 +187,24 @@ def check_propositions(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
                     severity="warning",
                 )
             )
-        if isinstance(p.extractor, ir.RegexExtractor):
-            try:
-                re.compile(p.extractor.pattern)
-            except re.error as exc:
-                out.append(
-                    Diagnostic(
-                        "E108",
-                        f"invalid regular expression: {exc.msg}",
-                        p.extractor.span,
-                        "patterns use Python's `re` syntax; escape backslashes as \\\\",
-                    )
-                )
+        if isinstance(p.extractor, (ir.RegexExtractor, ir.KeywordsExtractor)):
+            problem = _pattern_problem(p.extractor)
+            if problem is not None:
+                out.append(Diagnostic("E108", str(problem), p.extractor.span, problem.hint))
     return out
+
+
+def _pattern_problem(extractor: ir.RegexExtractor | ir.KeywordsExtractor) -> PatternError | None:
+    """Compile a regex as grading will (RE2, through the same function); vet a keyword
+    list as :func:`~specc.patterns.keyword_pattern` will, without the slow compile."""
+    try:
+        if isinstance(extractor, ir.RegexExtractor):
+            compile_pattern(extractor.pattern)
+        else:
+            check_keywords(extractor.words)
+    except PatternError as exc:
+        return exc
+    return None
 
 
 def check_cycles(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
@@ -361,80 +366,37 @@ def check_usage(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
 
 
 def check_grader(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
+    """Answer words, and the prompts rendered in the sandbox as the compiler will
+    render them: syntax, unsafe templates, undefined variables, slot placement."""
+    from specc.prompts import build_prompts, template_text
+
     g = spec.grader
-    if g is None:
-        return []
     out: list[Diagnostic] = []
-    overlap = {w.lower() for w in g.yes} & {w.lower() for w in g.no}
-    if overlap:
+    if g is not None:
+        overlap = {w.lower() for w in g.yes} & {w.lower() for w in g.no}
+        if overlap:
+            out.append(
+                Diagnostic(
+                    "E009", f"answer words used for both yes and no: {sorted(overlap)}", g.span
+                )
+            )
+        if g.template_file is not None and g.template_source is None:
+            return out  # the loader said why it could not read the file
+    if g is None and not any(p.question is not None for p in spec.propositions):
+        return out  # nothing to render, no template to check
+    _, problems = build_prompts(spec)
+    out.extend(problems)
+    text = template_text(spec)
+    if not problems and g is not None and not ("conversation" in text and "completion" in text):
         out.append(
-            Diagnostic("E009", f"answer words used for both yes and no: {sorted(overlap)}", g.span)
+            Diagnostic(
+                "E012",
+                "the grader template must place {{ conversation }} and {{ completion }}",
+                g.template_at or g.span,
+                "put them after the instructions and examples, with the answer slot last",
+            )
         )
-    text = g.template
-    if g.template_file is not None:
-        path = Path(g.span.file).parent / g.template_file
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            out.append(
-                Diagnostic(
-                    "E012",
-                    f"cannot read template {g.template_file}: {reason}",
-                    g.span,
-                    "template paths are relative to the spec file",
-                )
-            )
-            return out
-    out.extend(_trial_render(spec, g, text))
-    for label, source in (("template", text), ("example_template", g.example_template)):
-        if source is None:
-            continue
-        from jinja2 import Environment, TemplateSyntaxError
-
-        try:
-            Environment().parse(source)
-        except TemplateSyntaxError as exc:
-            out.append(
-                Diagnostic(
-                    "E012",
-                    f"{label}: {exc.message} (template line {exc.lineno})",
-                    g.span,
-                    "templates use Jinja2 syntax",
-                )
-            )
-            continue
-        if label == "template" and not ("conversation" in source and "completion" in source):
-            out.append(
-                Diagnostic(
-                    "E012",
-                    "the grader template must place {{ conversation }} and {{ completion }}",
-                    g.span,
-                    "put them after the instructions and examples, with the answer slot last",
-                )
-            )
     return out
-
-
-def _trial_render(spec: ir.Spec, g: ir.GraderSettings, text: str | None) -> list[Diagnostic]:
-    """Render the prompts as the compiler will (undefined variables, slot placement)."""
-    from jinja2 import Environment, TemplateSyntaxError
-
-    for source in (text, g.example_template):
-        if source is None:
-            continue
-        try:
-            Environment().parse(source)
-        except TemplateSyntaxError:
-            return []  # reported below with its line
-    from specc.errors import SpecError
-    from specc.prompts import render_prompts
-
-    try:
-        render_prompts(spec)
-    except SpecError as exc:
-        return list(exc.diagnostics)
-    return []
 
 
 Pass = Callable[[ir.Spec, _Names], list[Diagnostic]]
@@ -479,9 +441,12 @@ def _order(d: Diagnostic) -> tuple[str, int, int, str]:
     return (d.span.file, d.span.line, d.span.col, d.code)
 
 
-def check_file(path: str | Path) -> CheckReport:
-    """Load a spec and run every check; nothing is raised for a bad spec."""
-    result = load_spec(path)
+def check_file(path: str | Path, allow_paths: Iterable[str | Path] = ()) -> CheckReport:
+    """Load a spec and run every check; nothing is raised for a bad spec.
+
+    ``allow_paths``: folders outside the spec's own from which it may import files and
+    templates (``--allow-path``)."""
+    result = load_spec(path, allow_paths)
     diags = list(result.diagnostics)
     syntax_failed = any(d.code in _FATAL for d in diags)
     if result.spec is not None and not syntax_failed:
@@ -491,4 +456,4 @@ def check_file(path: str | Path) -> CheckReport:
 
 
 #: Codes after which name checks would only add noise (the file did not parse).
-_FATAL = frozenset({"E001", "E002", "E003", "E004", "E005", "E006", "E007"})
+_FATAL = frozenset({"E001", "E002", "E003", "E004", "E005", "E006", "E007", "E014"})

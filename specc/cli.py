@@ -33,13 +33,28 @@ def _color(stream: TextIO) -> bool:
     return hasattr(stream, "isatty") and stream.isatty()
 
 
-def _print_diagnostics(report_diags: Sequence[Any], sources: dict[str, str], fmt: str) -> None:
-    from specc.errors import render_all, to_json
+def _print_diagnostics(
+    report_diags: Sequence[Any], sources: dict[str, str], fmt: str, limit: int | None = None
+) -> None:
+    from specc.errors import MAX_SHOWN, render_all, to_json
 
     if fmt == "json":
-        print(to_json(report_diags))
+        print(to_json(report_diags))  # every diagnostic, whatever the limit
     else:
-        print(render_all(report_diags, sources, _color(sys.stderr)), file=sys.stderr)
+        shown = MAX_SHOWN if limit is None else limit
+        print(render_all(report_diags, sources, _color(sys.stderr), shown), file=sys.stderr)
+
+
+def _allow_paths(args: argparse.Namespace) -> list[str]:
+    """``--allow-path`` folders, each checked to be an existing directory."""
+    paths: list[str] = args.allow_path or []
+    for path in paths:
+        if not os.path.isdir(path):
+            raise UsageError(
+                f"--allow-path {path}: no such directory\n"
+                "  = hint: give the folder that holds the files the spec imports"
+            )
+    return paths
 
 
 # --------------------------------------------------------------------------- commands
@@ -51,17 +66,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     status = Exit.OK
     all_diags = []
     sources: dict[str, str] = {}
+    allow_paths = _allow_paths(args)
     for path in args.files:
-        report = check_file(path)
+        report = check_file(path, allow_paths)
         all_diags.extend(report.diagnostics)
         sources.update(report.load.sources)
         errors = [d for d in report.diagnostics if d.severity == "error"]
-        if any(d.code == "E004" for d in errors):
-            status = Exit.USAGE  # the file itself could not be read
+        if any(d.code == "E004" and d.span.file not in report.load.sources for d in errors):
+            status = Exit.USAGE  # the file itself could not be read (not one it imports)
         elif errors or (args.strict and report.diagnostics):
             status = max(status, Exit.ERRORS)
     if all_diags or args.format == "json":
-        _print_diagnostics(all_diags, sources, args.format)
+        _print_diagnostics(all_diags, sources, args.format, args.max_diagnostics)
     if status == Exit.OK and args.format == "text":
         names = ", ".join(args.files)
         print(f"ok: {names}", file=sys.stderr)
@@ -92,7 +108,7 @@ def cmd_fmt(args: argparse.Namespace) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     from specc.compiler import compile_spec
 
-    manifest = compile_spec(args.spec, args.output)
+    manifest = compile_spec(args.spec, args.output, _allow_paths(args))
     if args.json:
         info = {
             "name": manifest.name,
@@ -160,6 +176,81 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return run_explain(args)
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from specc.importer import import_config, write_policy
+
+    result = import_config(
+        args.config,
+        name=args.name,
+        version=args.policy_version,
+        resolve=args.resolve,
+        answer_cue=args.answer_cue,
+    )
+    write_policy(result, args.output, force=args.force)
+    if args.json:
+        print(json.dumps({**result.summary(), "out": args.output}, indent=2))
+    else:
+        s = result.summary()
+        print(
+            f"imported {args.config} -> {args.output}: {s['propositions']} propositions, "
+            f"{s['derived']} derived, {len(result.spec.response_types)} response types, "
+            f"{len(result.spec.tier_names())} tiers",
+            file=sys.stderr,
+        )
+        for note in result.notes:
+            print(f"  note: {note}", file=sys.stderr)
+        warnings = [d for d in result.diagnostics if d.severity == "warning"]
+        if warnings:
+            codes = sorted({d.code for d in warnings})
+            print(
+                f"  {len(warnings)} warning(s) from `specc check` ({', '.join(codes)}); "
+                f"run `specc check {args.output}` to see them",
+                file=sys.stderr,
+            )
+    return int(Exit.OK)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from specc.evaluate import EvalOptions, format_report, run_eval
+
+    options = EvalOptions(
+        limit=args.limit,
+        cache_path=args.cache,
+        batch_size=args.batch_size,
+        device=args.device,
+        dtype=args.dtype,
+        concurrency=args.concurrency,
+        timeout=args.timeout,
+        top_logprobs=args.top_logprobs,
+        progress=not args.quiet,
+        few_shot=not args.no_few_shot,
+        calibrate=args.calibrate,
+        holdout=args.holdout,
+        seed=args.seed,
+        plot=args.plot,
+        force=args.force,
+    )
+    report = run_eval(
+        args.artifact,
+        args.gold,
+        grader_spec=args.grader,
+        predictions=args.predictions,
+        options=options,
+    )
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(format_report(report))
+    sys.stdout.flush()
+    if args.plot and not args.quiet:
+        print(f"wrote {args.plot}", file=sys.stderr)
+    if report.calibration is not None and not args.quiet:
+        from specc.calibrate import calibration_path
+
+        print(f"wrote {calibration_path(args.artifact)}", file=sys.stderr)
+    return int(Exit.OK)
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -196,7 +287,7 @@ def add_grading_options(p: argparse.ArgumentParser, *, cache_default: str) -> No
         type=positive_int,
         default=None,
         metavar="N",
-        help="grade only the first N rows (default: all)",
+        help="use only the first N rows (default: all)",
     )
     p.add_argument(
         "--cache",
@@ -261,9 +352,20 @@ def _output_options(p: argparse.ArgumentParser, results: str) -> None:
     )
 
 
+def _add_allow_path(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-path",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="also read imports and file(...) templates from DIR (repeatable; default: "
+        "only the spec's own folder)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from specc import __version__
-    from specc.argtypes import fraction, non_negative_int
+    from specc.argtypes import fraction, non_negative_int, share
 
     p = _Parser(
         prog="specc",
@@ -297,6 +399,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="the same as --format json",
     )
     c.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
+    c.add_argument(
+        "--max-diagnostics",
+        type=non_negative_int,
+        default=None,
+        metavar="N",
+        help="print at most N diagnostics, then a count per code (default: 50; 0 prints "
+        "all; --format json always lists all)",
+    )
+    _add_allow_path(c)
     c.set_defaults(func=cmd_check)
 
     f = _command(
@@ -324,6 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument(
         "--json", action="store_true", help="print what was compiled as JSON (default: text)"
     )
+    _add_allow_path(k)
     k.set_defaults(func=cmd_compile)
 
     gr = _command(
@@ -415,7 +527,129 @@ def build_parser() -> argparse.ArgumentParser:
     add_grading_options(b, cache_default="DIR/grade-cache.sqlite")
     fit_options(b)
     _output_options(b, "the grading summary and the fit's metrics")
+    _add_allow_path(b)
     b.set_defaults(func=cmd_build)
+
+    im = sub.add_parser(
+        "import",
+        help="convert an RBR proposition config (YAML) into a .rbr policy",
+        description="Convert an RBR proposition config (the YAML format of OpenAI's RBR "
+        "release: prompt_template, simple_propositions, derived_propositions, "
+        "completion_classes, completion_class_order) into a .rbr policy that checks clean "
+        "and is in the canonical layout. See docs/authoring.md.",
+        epilog="example:\n  specc import proposition_prompts.yaml -o policies/imported.rbr",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    im.add_argument("config", metavar="CONFIG.yaml", help="the config to convert")
+    im.add_argument(
+        "-o", "--output", required=True, metavar="POLICY.rbr", help="the policy file to write"
+    )
+    im.add_argument(
+        "--force", action="store_true", help="replace POLICY.rbr if it exists (default: refuse)"
+    )
+    im.add_argument(
+        "--name", default=None, help="the policy's name (default: the config file's stem)"
+    )
+    im.add_argument(
+        "--policy-version",
+        default="1.0.0",
+        metavar="VERSION",
+        help="the policy's version string (default: 1.0.0)",
+    )
+    im.add_argument(
+        "--resolve",
+        choices=("error", "worst-first", "best-first"),
+        default="error",
+        help="what to do when completion classes overlap or leave answers unclassified: "
+        "error refuses, worst-first gives a completion the worst of its classes, best-first "
+        "the best; both put unclassified ones in the worst class (default: error)",
+    )
+    im.add_argument(
+        "--answer-cue",
+        default="Answer:",
+        metavar="TEXT",
+        help="text appended to the grader template so that the prompt ends where the answer "
+        "goes, unless it already ends with it; '' appends nothing (default: 'Answer:')",
+    )
+    im.add_argument(
+        "--json", action="store_true", help="print a summary as JSON on stdout (default: text)"
+    )
+    im.set_defaults(func=cmd_import)
+
+    ev = sub.add_parser(
+        "eval",
+        help="measure a grader against gold labels (accuracy, calibration, tiers)",
+        description="Measure a grader against human gold labels: per proposition n, "
+        "accuracy, precision, recall, F1 (yes iff P(yes) >= 0.5), Brier score and ECE "
+        "(10 bins); tier accuracy with a confusion matrix per response type; the "
+        "few-shot check (the propositions' own examples the grader answers wrongly). "
+        "Predictions come from grading the gold rows now (--grader, through the grade "
+        "cache) or from a `specc grade` output (--predictions), matched by id. See "
+        "docs/authoring.md.",
+        epilog="examples:\n"
+        "  specc eval out/safety gold.jsonl --grader hf:models/grader --plot eval.png\n"
+        "  specc eval out/safety gold.jsonl --predictions features.jsonl --json\n"
+        "  specc eval out/safety gold.jsonl --grader hf:models/grader --calibrate",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ev.add_argument("artifact", metavar="ARTIFACT", help="a compiled artifact directory")
+    ev.add_argument("gold", metavar="GOLD.jsonl", help="rows with 0/1 labels in 'propositions'")
+    source = ev.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--grader",
+        help="grade the gold rows now: hf:PATH | openai:URL#MODEL | openai-chat:URL#MODEL | "
+        "labels | rules (no default: give this or --predictions)",
+    )
+    source.add_argument(
+        "--predictions",
+        metavar="FEATURES.jsonl",
+        help="use an earlier `specc grade` output instead, matched to the gold rows by id",
+    )
+    ev.add_argument(
+        "--json", action="store_true", help="print the report as JSON on stdout (default: text)"
+    )
+    ev.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        default=None,
+        help="also draw the reliability diagram and the confusion matrices (default: none)",
+    )
+    ev.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="fit a temperature per LLM-graded proposition on the gold rows not held out, "
+        "report held-out ECE before and after, and store it in ARTIFACT/calibration/, where "
+        "later grading applies it (default: off)",
+    )
+    ev.add_argument(
+        "--holdout",
+        type=share,
+        default=0.3,
+        metavar="SHARE",
+        help="share of gold rows held out from the calibration fit (default: 0.3)",
+    )
+    ev.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="seed of the held-out draw (default: 0)",
+    )
+    ev.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing --plot file or calibration (default: refuse)",
+    )
+    ev.add_argument(
+        "--no-few-shot",
+        action="store_true",
+        help="skip grading the propositions' own few-shot examples (default: check them)",
+    )
+    add_grading_options(ev, cache_default="$SPECC_GRADE_CACHE, else GOLD.jsonl.cache.sqlite")
+    ev.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar or messages (default: off)"
+    )
+    ev.set_defaults(func=cmd_eval)
 
     e = _command(
         sub,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -266,11 +267,14 @@ def compile_loaded(spec: ir.Spec) -> tuple[Manifest, dict[str, str]]:
     return manifest, files
 
 
-def compile_spec(spec_path: str | Path, out_dir: str | Path) -> Manifest:
-    """Check a spec and write its artifact; raises SpecError if the spec has errors."""
+def compile_spec(
+    spec_path: str | Path, out_dir: str | Path, allow_paths: Iterable[str | Path] = ()
+) -> Manifest:
+    """Check a spec and write its artifact; raises SpecError if the spec has errors.
+    ``allow_paths`` as for :func:`specc.checker.check_file`."""
     from specc.checker import check_file
 
-    report = check_file(spec_path)
+    report = check_file(spec_path, allow_paths)
     errors = [d for d in report.diagnostics if d.severity == "error"]
     if errors or report.spec is None:
         exc = SpecError(errors or report.diagnostics)

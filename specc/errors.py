@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -38,6 +39,8 @@ CODES: dict[str, str] = {
     "E010": "unknown setting",
     "E011": "missing policy header",
     "E012": "template error",
+    "E013": "unsafe template",
+    "E014": "file outside the policy's folder",
     # names (E1xx)
     "E101": "unknown name",
     "E102": "duplicate definition",
@@ -123,18 +126,39 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     return f"did you mean '{matches[0]}'?" if matches else None
 
 
-def _source_line(sources: dict[str, str], span: Span) -> str | None:
-    text = sources.get(span.file)
-    if text is None:
+#: Diagnostics printed by default; the rest are counted in a summary line.
+MAX_SHOWN = 50
+
+
+class SourceLines:
+    """Each source text split into lines once, on first use, so that rendering N
+    diagnostics over files of total size S costs O(N + S)."""
+
+    def __init__(self, sources: Mapping[str, str]):
+        self.sources = sources
+        self._lines: dict[str, list[str]] = {}
+
+    def line(self, span: Span) -> str | None:
+        lines = self._lines.get(span.file)
+        if lines is None:
+            text = self.sources.get(span.file)
+            if text is None:
+                return None
+            # Lines as the parser counts them: "\n" ends a line, a "\r" before it is dropped.
+            lines = self._lines[span.file] = [ln.removesuffix("\r") for ln in text.split("\n")]
+        if 1 <= span.line <= len(lines):
+            return lines[span.line - 1]
         return None
-    lines = text.splitlines()
-    if 1 <= span.line <= len(lines):
-        return lines[span.line - 1]
-    return None
 
 
-def render(diag: Diagnostic, sources: dict[str, str], color: bool = False) -> str:
-    """Render one diagnostic with its source line and a caret under the span."""
+def render(
+    diag: Diagnostic,
+    sources: Mapping[str, str],
+    color: bool = False,
+    lines: SourceLines | None = None,
+) -> str:
+    """Render one diagnostic with its source line and a caret under the span.
+    Pass one ``lines`` to many calls to split each source only once."""
     red, yellow, bold, blue, reset = (
         ("\x1b[31m", "\x1b[33m", "\x1b[1m", "\x1b[34m", "\x1b[0m") if color else ("",) * 5
     )
@@ -143,11 +167,11 @@ def render(diag: Diagnostic, sources: dict[str, str], color: bool = False) -> st
         f"{bold}{diag.span}{reset}: {sev_color}{diag.severity}[{diag.code}]{reset}: "
         f"{bold}{diag.message}{reset}"
     ]
-    line = _source_line(sources, diag.span)
+    line = (lines or SourceLines(sources)).line(diag.span)
     if line is not None:
-        line = "".join(c if c.isprintable() else "\N{REPLACEMENT CHARACTER}" for c in line)
         if len(line) > 200:
             line = line[:200] + " ..."
+        line = "".join(c if c.isprintable() else "\N{REPLACEMENT CHARACTER}" for c in line)
         num = str(diag.span.line)
         pad = " " * len(num)
         start = max(diag.span.col, 1)
@@ -165,10 +189,33 @@ def render(diag: Diagnostic, sources: dict[str, str], color: bool = False) -> st
     return "\n".join(out)
 
 
+def _shown(diagnostics: Sequence[Diagnostic], limit: int) -> list[int]:
+    """Which diagnostics to print when there are more than ``limit``: errors first,
+    then warnings, each in order; returned in the original order."""
+    errors = [i for i, d in enumerate(diagnostics) if d.severity == "error"]
+    warnings = [i for i, d in enumerate(diagnostics) if d.severity != "error"]
+    return sorted((errors + warnings)[:limit])
+
+
 def render_all(
-    diagnostics: Sequence[Diagnostic], sources: dict[str, str], color: bool = False
+    diagnostics: Sequence[Diagnostic],
+    sources: Mapping[str, str],
+    color: bool = False,
+    limit: int | None = MAX_SHOWN,
 ) -> str:
-    parts = [render(d, sources, color) for d in diagnostics]
+    """Render diagnostics and a summary. Beyond ``limit`` (None or 0: no limit), the
+    rest are counted per code in one line (errors are printed before warnings)."""
+    lines = SourceLines(sources)
+    shown = list(range(len(diagnostics)))
+    if limit and len(diagnostics) > limit:
+        shown = _shown(diagnostics, limit)
+    parts = [render(diagnostics[i], sources, color, lines) for i in shown]
+    if len(shown) < len(diagnostics):
+        hidden = Counter(d.code for d in diagnostics)
+        hidden.subtract(diagnostics[i].code for i in shown)
+        counts = ", ".join(f"{n:,} {code}" for code, n in sorted(hidden.items()) if n)
+        rest = len(diagnostics) - len(shown)
+        parts.append(f"... and {rest:,} more: {counts} (--max-diagnostics 0 prints all)")
     errors = sum(d.severity == "error" for d in diagnostics)
     warnings = len(diagnostics) - errors
     summary = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"

@@ -168,7 +168,7 @@ class Example(Node):
 
 
 class RegexExtractor(Node):
-    """``match regex "pattern"``: true when the pattern is found (``re.search``)."""
+    """``match regex "pattern"``: true when the RE2 pattern is found (a search)."""
 
     kind: Literal["regex"] = "regex"
     pattern: str
@@ -286,6 +286,12 @@ class GraderSettings(Node):
     template: str | None = None  # inline Jinja2 template text
     template_file: str | None = None  # path relative to the spec file
     example_template: str | None = None  # Jinja2 for one few-shot example
+    # Not part of the spec's meaning (left out of dumps, so of ir.json and spec_hash):
+    # the text of ``template_file`` as the loader read it, and where line 1 of each
+    # template is, so that template diagnostics point at the template's own line.
+    template_source: str | None = Field(default=None, exclude=True)
+    template_at: Span | None = Field(default=None, exclude=True)
+    example_template_at: Span | None = Field(default=None, exclude=True)
 
 
 class Import(Node):

@@ -3,7 +3,10 @@
 An ``import "lib/x.rbr"`` brings that file's propositions and derived propositions
 into scope (paths are relative to the importing file). Cycles and missing files
 are diagnostics at the import statement; a file imported along two paths is read
-once.
+once. Every file (the root spec, its imports, a ``file(...)`` template) is read
+through :func:`specc.confine.read_confined`: imports and templates only from inside
+the root spec's folder or an ``allow_paths`` folder (E014 otherwise), regular files
+only, size-capped.
 
 >>> result = load_spec("policies/minimal.rbr")    # doctest: +SKIP
 >>> result.spec.name, result.ok                   # doctest: +SKIP
@@ -13,10 +16,12 @@ once.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from specc import ir
+from specc.confine import Refused, Roots, check_inside, read_confined
 from specc.errors import Diagnostic, SpecError
 from specc.parser import MAX_SOURCE_BYTES, parse_source
 
@@ -46,31 +51,26 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+ALLOW_PATH_HINT = (
+    "specc reads imports and templates only inside the folder of the spec it checks; "
+    "move the file there, or allow its folder with --allow-path DIR (allow_paths= in the API)"
+)
+
+
 def read_source(
-    path: Path, shown: str, at: ir.Span | None = None
+    path: Path,
+    shown: str,
+    at: ir.Span | None = None,
+    roots: Roots | None = None,
 ) -> tuple[str | None, list[Diagnostic]]:
-    """Read a spec file as UTF-8 text, turning every failure into a diagnostic."""
+    """Read a spec file as UTF-8 text through the confined reader (within ``roots``,
+    by default the file's own folder), turning every failure into a diagnostic.
+    ``at`` is the statement that names the file (None for the root spec)."""
     where = at or ir.Span.unknown(shown)
     try:
-        size = path.stat().st_size
-        if size > MAX_SOURCE_BYTES:
-            return None, [
-                Diagnostic(
-                    "E004",
-                    f"{shown} is {size / 1e6:.1f} MB; specc reads spec files up to "
-                    f"{MAX_SOURCE_BYTES // (1024 * 1024)} MB",
-                    where,
-                    "split the policy into files joined with `import`",
-                )
-            ]
-        data = path.read_bytes()
-    except FileNotFoundError:
-        code = "E005" if at is not None else "E004"
-        return None, [Diagnostic(code, f"file not found: {shown}", where, _nearby_hint(path))]
-    except IsADirectoryError:
-        return None, [Diagnostic("E004", f"{shown} is a directory, not a .rbr file", where)]
-    except OSError as exc:
-        return None, [Diagnostic("E004", f"cannot read {shown}: {exc.strerror}", where)]
+        _, data = read_confined(path, roots or Roots.for_spec(path), MAX_SOURCE_BYTES, shown)
+    except Refused as exc:
+        return None, [_refused(exc, path, shown, where, at is not None)]
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -90,12 +90,37 @@ def read_source(
     return text, []
 
 
+def _refused(exc: Refused, path: Path, shown: str, where: ir.Span, named: bool) -> Diagnostic:
+    """The diagnostic for a file the confined reader refused (never its contents).
+    ``named``: the file is named by an import (else it is the root spec)."""
+    if exc.reason == "outside":
+        return Diagnostic("E014", str(exc), where, ALLOW_PATH_HINT)
+    if exc.reason == "missing":
+        return Diagnostic(
+            "E005" if named else "E004", f"file not found: {shown}", where, _nearby_hint(path)
+        )
+    if exc.reason == "directory":
+        return Diagnostic("E004", f"{shown} is a directory, not a .rbr file", where)
+    if exc.reason == "special":
+        return Diagnostic("E004", str(exc), where, "specc reads only regular files")
+    if exc.reason == "too-large":
+        return Diagnostic(
+            "E004",
+            f"{shown} is {exc.size / 1e6:.1f} MB; specc reads spec files up to "
+            f"{MAX_SOURCE_BYTES // (1024 * 1024)} MB",
+            where,
+            "split the policy into files joined with `import`",
+        )
+    return Diagnostic("E004", str(exc), where)
+
+
 def _import_path(base: Path, item: ir.Import) -> Path | Diagnostic:
-    """Resolve an import relative to its file, or say why it cannot be."""
+    """An import's path joined to its file's folder (symlinks not yet resolved: the
+    confined reader resolves and checks them), or why it cannot be."""
     try:
         if "\0" in item.path or not item.path.strip():
             raise ValueError("empty path or NUL character")
-        return (base / item.path).resolve()
+        return Path(os.path.abspath(base / item.path))
     except (OSError, ValueError, RuntimeError) as exc:
         return Diagnostic(
             "E005",
@@ -119,16 +144,18 @@ def _nearby_hint(path: Path) -> str | None:
 
 
 class _Loader:
-    def __init__(self, root_dir: Path) -> None:
-        self.root_dir = root_dir
+    def __init__(self, roots: Roots) -> None:
+        self.roots = roots
         self.result = LoadResult(spec=None, diagnostics=[])
         self.parsed: dict[Path, ir.SourceFile | None] = {}
 
     def parse(self, path: Path, at: ir.Span | None) -> ir.SourceFile | None:
+        """Read and parse a resolved path once. A refused file is never read, so
+        nothing of it reaches ``sources`` or a diagnostic."""
         if path in self.parsed:
             return self.parsed[path]
         shown = display_path(path)
-        text, diags = read_source(path, shown, at)
+        text, diags = read_source(path, shown, at, self.roots)
         self.result.diagnostics.extend(diags)
         source: ir.SourceFile | None = None
         if text is not None:
@@ -154,7 +181,12 @@ class _Loader:
             if isinstance(target, Diagnostic):
                 self.result.diagnostics.append(target)
                 continue
-            sub_p, sub_d = self.library(target, item.span, chain)
+            try:  # checked here, where the path as written is known
+                real = check_inside(target, self.roots, f'"{item.path}"')
+            except Refused as exc:
+                self.result.diagnostics.append(_refused(exc, target, item.path, item.span, True))
+                continue
+            sub_p, sub_d = self.library(real, item.span, chain)
             props.extend(sub_p)
             derived.extend(sub_d)
         return props, derived
@@ -173,8 +205,8 @@ class _Loader:
         if source is None:
             return [], []
         props, derived = self.follow_imports(path, source, (*chain, path))
-        # Stable across working directories: relative to the root spec's folder.
-        shown = Path(os.path.relpath(path, self.root_dir)).as_posix()
+        # Stable across machines and working directories: relative to its root.
+        shown = self.roots.relative(path)
         for item in source.items:
             if isinstance(item, ir.Proposition):
                 props.append(item.model_copy(update={"source": shown}))
@@ -310,23 +342,74 @@ def _merge(
     )
 
 
-def load_spec(path: str | Path) -> LoadResult:
-    """Read, parse and merge a root spec and everything it imports."""
+def _read_template(loader: _Loader, root_path: Path, spec: ir.Spec) -> ir.Spec:
+    """Read a ``template = file(...)`` through the confined reader, into the spec."""
+    g = spec.grader
+    if g is None or g.template_file is None:
+        return spec
+    named = g.template_at or g.span
+    diagnostics = loader.result.diagnostics
+    if "\0" in g.template_file or not g.template_file.strip():
+        diagnostics.append(Diagnostic("E012", f"invalid template path {g.template_file!r}", named))
+        return spec
+    path = Path(os.path.abspath(root_path.parent / g.template_file))
+    try:
+        real, data = read_confined(path, loader.roots, MAX_SOURCE_BYTES, g.template_file)
+    except Refused as exc:
+        if exc.reason == "outside":
+            message = f"template file({g.template_file!r}): {exc}"
+            diagnostics.append(Diagnostic("E014", message, named, ALLOW_PATH_HINT))
+        else:
+            if exc.reason == "missing":
+                message = f"cannot read template {g.template_file}: file not found"
+            else:
+                message = f"cannot read template: {exc}"
+            diagnostics.append(
+                Diagnostic(
+                    "E012",
+                    message,
+                    named,
+                    "template paths are relative to the spec file",
+                )
+            )
+        return spec
+    shown = display_path(real)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        diagnostics.append(
+            Diagnostic("E012", f"cannot read template {g.template_file}: not UTF-8 text", named)
+        )
+        return spec
+    loader.result.sources[shown] = text
+    lines = text.count("\n") + 1
+    at = ir.Span.model_construct(file=shown, line=1, col=1, end_line=lines, end_col=1)
+    grader = g.model_copy(update={"template_source": text, "template_at": at})
+    return spec.model_copy(update={"grader": grader})
+
+
+def load_spec(path: str | Path, allow_paths: Iterable[str | Path] = ()) -> LoadResult:
+    """Read, parse and merge a root spec and everything it imports.
+
+    Imports and ``file(...)`` templates are read only from inside the root spec's
+    folder and the ``allow_paths`` folders (E014 otherwise)."""
     root_path = Path(path).resolve()
-    loader = _Loader(root_path.parent)
+    loader = _Loader(Roots.for_spec(root_path, allow_paths))
     root = loader.parse(root_path, None)
     if root is None:
         return loader.result
     imported_p, imported_d = loader.follow_imports(root_path, root, (root_path,))
     # Root-file definitions keep source=None; only imported ones carry a source.
     spec = _merge(root, imported_p, imported_d, loader.result.diagnostics)
+    if spec is not None:
+        spec = _read_template(loader, root_path, spec)
     loader.result.spec = spec
     return loader.result
 
 
-def parse_file(path: str | Path) -> ir.Spec:
+def parse_file(path: str | Path, allow_paths: Iterable[str | Path] = ()) -> ir.Spec:
     """Load a spec or raise :class:`~specc.errors.SpecError` with every diagnostic."""
-    result = load_spec(path)
+    result = load_spec(path, allow_paths)
     errors = [d for d in result.diagnostics if d.severity == "error"]
     if result.spec is None or errors:
         raise SpecError(errors or result.diagnostics)

@@ -132,6 +132,16 @@ def _span_tok(file: str, tok: Token) -> ir.Span:
     )
 
 
+def _body_span(tok: Token, span: ir.Span) -> ir.Span:
+    """Where a string's text begins: after its quotes, or on the next line for a
+    long string that starts with a line break (that line break is not part of it)."""
+    if tok.type == "LONG_STRING":
+        if tok.value[3:4] in ("\n", "\r"):
+            return span.model_copy(update={"line": span.line + 1, "col": 1})
+        return span.model_copy(update={"col": span.col + 3})
+    return span.model_copy(update={"col": span.col + 1})
+
+
 # --------------------------------------------------------------------------- strings
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\", "'": "'", "0": "\0"}
@@ -143,6 +153,7 @@ class _Value:
     kind: str  # string | number | bool | name | list | file
     value: Any
     span: ir.Span
+    body: ir.Span | None = None  # a string's text: where its first line begins
 
 
 class _ToIR(Transformer[Token, Any]):
@@ -200,7 +211,8 @@ class _ToIR(Transformer[Token, Any]):
         if isinstance(item, _Value):
             return item
         if isinstance(item, Token) and item.type in ("STRING", "LONG_STRING"):
-            return _Value("string", self._string(item), _span_tok(self.file, item))
+            span = _span_tok(self.file, item)
+            return _Value("string", self._string(item), span, _body_span(item, span))
         raise TypeError(f"unexpected value {item!r}")  # pragma: no cover - grammar guarantees
 
     # ------------------------------------------------------------ values
@@ -324,6 +336,12 @@ class _ToIR(Transformer[Token, Any]):
         if "template" in data:
             kind, text = data["template"]
             fields["template_file" if kind == "file" else "template"] = text
+        for name_tok, value, _span in children:
+            # Where the template's line 1 is; for file(...) where the file is named (the
+            # loader moves it into the file once it has read it).
+            at = value.span if value.kind == "file" else value.body
+            if name_tok.value in ("template", "example_template") and at is not None:
+                fields.setdefault(f"{name_tok.value}_at", at)
         return ir.GraderSettings.model_construct(span=_span_meta(self.file, meta), **fields)
 
     @v_args(meta=True)

@@ -264,11 +264,12 @@ def run_build(args: argparse.Namespace) -> int:
     if not data.exists():
         raise UsageError(f"{data}: no such file")
     t0 = time.perf_counter()
-    report = check_file(args.spec)
+    allow_paths = args.allow_path or ()
+    report = check_file(args.spec, allow_paths)
     if report.diagnostics:
         _say(render_all(report.diagnostics, report.load.sources), quiet)
     _say(f"[1/4] checked {args.spec}", quiet)
-    manifest = compile_spec(args.spec, out)
+    manifest = compile_spec(args.spec, out, allow_paths)
     _say(
         f"[2/4] compiled {manifest.name} {manifest.version} -> {out} "
         f"(spec_hash {manifest.spec_hash[:12]})",

@@ -48,3 +48,34 @@ def test_cli_exit_code_and_json(
     assert status == (1 if has_error else 0)
     for d in out:
         assert d["line"] >= 1 and d["col"] >= 1 and d["code"] in CODES
+
+
+def _many_warnings(tmp_path: Path, n: int) -> Path:
+    props = "".join(f'proposition p{i} {{ match keywords ["w{i}"] }}\n' for i in range(n))
+    path = tmp_path / "many.rbr"
+    path.write_text('policy "t" version "1"\n' + props + "derived bad = nope\n")
+    return path
+
+
+def test_printed_diagnostics_are_capped_with_a_count_per_code(tmp_path: Path) -> None:
+    report = check_file(_many_warnings(tmp_path, 120))
+    assert len(report.diagnostics) == 122  # 121 W001 (the derived too), 1 E101
+    text = render_all(report.diagnostics, report.load.sources, limit=50)
+    assert text.count("warning[W001]") == 49 and text.count("error[E101]") == 1  # errors first
+    assert "... and 72 more: 72 W001 (--max-diagnostics 0 prints all)" in text
+    assert text.endswith("1 error, 121 warnings")
+    assert render_all(report.diagnostics, report.load.sources, limit=0).count("[W001]") == 121
+
+
+def test_cli_cap_option_and_json_keeps_everything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(_many_warnings(tmp_path, 60))
+    assert main(["check", path]) == 1
+    assert capsys.readouterr().err.count("warning[W001]") == 49
+    assert main(["check", "--max-diagnostics", "3", path]) == 1
+    assert "... and 59 more: 59 W001" in capsys.readouterr().err
+    assert main(["check", "--max-diagnostics", "0", path]) == 1
+    assert capsys.readouterr().err.count("warning[W001]") == 61
+    assert main(["check", "--format", "json", path]) == 1
+    assert len(json.loads(capsys.readouterr().out)) == 62

@@ -57,6 +57,15 @@ RT_SIMPLE = """response_type refuse "Refuse" {
 GOOD = HEADER + "\n" + P_APOLOGY + "\n" + P_REFUSES + "\n" + RT_SIMPLE
 
 
+def hotline_policy(match: str) -> str:
+    """GOOD with a `hotline` extractor (``match``) that the rules use."""
+    return (
+        sub(GOOD, P_REFUSES, P_REFUSES + f"\nproposition hotline {{\n  {match}\n}}\n")
+        .replace("when apology and refuses", "when apology and refuses and not hotline")
+        .replace("when refuses and not apology", "when refuses and not apology and not hotline")
+    )
+
+
 def _big_names(interleaved: bool, n: int = 21) -> list[str]:
     if interleaved:
         return [f"{p}{i}" for i in range(1, n + 1) for p in "ab"]
@@ -310,6 +319,66 @@ CASES: list[Case] = [
         "so the fixed version adds it too.",
     ),
     Case(
+        "E013",
+        "A grader template does something a template may not do: include, import or "
+        "extend another template, use one of Jinja's globals (`lipsum`, `cycler`, ...), "
+        "read an attribute that starts with `_`, or cross a limit (a loop of more than "
+        "100,000 steps, a value of more than a million characters). Templates run in a "
+        "sandbox: see [security.md](security.md).",
+        {
+            "support.rbr": sub(
+                GOOD,
+                "\n" + P_APOLOGY,
+                '\ngrader {\n  template = """\n    {% include "instructions.txt" %}\n'
+                "    Question: {{ question }}\n\n    Conversation: {{ conversation }}\n"
+                '    Reply: {{ completion }}\n    Answer:\n  """\n}\n\n' + P_APOLOGY,
+            ),
+            "instructions.txt": "You review replies written by a support assistant.\n",
+        },
+        {
+            "support.rbr": sub(
+                GOOD,
+                "\n" + P_APOLOGY,
+                '\ngrader {\n  template = """\n'
+                "    You review replies written by a support assistant.\n"
+                "    Question: {{ question }}\n\n    Conversation: {{ conversation }}\n"
+                '    Reply: {{ completion }}\n    Answer:\n  """\n}\n\n' + P_APOLOGY,
+            ),
+            "instructions.txt": "You review replies written by a support assistant.\n",
+        },
+        "Write the instructions into the template (or keep the whole template in one "
+        "file and use `template = file(\"grader.j2\")`).",
+    ),
+    Case(
+        "E014",
+        "An `import` or a `file(...)` template names a file outside the policy's folder "
+        "(the folder of the spec given to specc, and the folders below it): an absolute "
+        "path, a path with `..` that leads out, or a symlink to a file elsewhere. specc "
+        "does not open such a file. Folders of shared libraries are allowed explicitly "
+        "with `--allow-path DIR`.",
+        {
+            "policy/support.rbr": HEADER
+            + 'import "../shared/tone.rbr"\n\n'
+            + P_REFUSES
+            + "\n"
+            + RT_SIMPLE,
+            "shared/tone.rbr": "# Shared propositions.\n" + P_APOLOGY,
+        },
+        {
+            "policy/support.rbr": HEADER
+            + 'import "lib/tone.rbr"\n\n'
+            + P_REFUSES
+            + "\n"
+            + RT_SIMPLE,
+            "policy/lib/tone.rbr": "# Shared propositions.\n" + P_APOLOGY,
+        },
+        "Keep the library inside the policy's folder, as here, or allow its folder: "
+        "`specc check policy/support.rbr --allow-path shared`.",
+        target="policy/support.rbr",
+        show=("policy/support.rbr",),
+        show_fixed=("policy/support.rbr",),
+    ),
+    Case(
         "E101",
         "A rule, derived proposition, `extra` list or constraint uses a name that is "
         "not defined (often a typo). The hint suggests the closest defined name.",
@@ -440,25 +509,23 @@ CASES: list[Case] = [
     ),
     Case(
         "E108",
-        "The pattern of a `match regex` is not a valid regular expression (Python `re` "
-        "syntax): an unclosed bracket, a stray `*`, and so on.",
-        {
-            "support.rbr": sub(
-                GOOD,
-                P_REFUSES,
-                P_REFUSES + '\nproposition hotline {\n  match regex "(?i)(hotline|helpline"\n}\n',
-            ).replace("ideal         when apology and refuses", "ideal         when apology and refuses and not hotline")
-            .replace("less_good     when refuses and not apology", "less_good     when refuses and not apology and not hotline"),
-        },
-        {
-            "support.rbr": sub(
-                GOOD,
-                P_REFUSES,
-                P_REFUSES + '\nproposition hotline {\n  match regex "(?i)(hotline|helpline)"\n}\n',
-            ).replace("ideal         when apology and refuses", "ideal         when apology and refuses and not hotline")
-            .replace("less_good     when refuses and not apology", "less_good     when refuses and not apology and not hotline"),
-        },
+        "The pattern of a `match regex` is not a valid regular expression in RE2 syntax "
+        "(see [language.md](language.md#7-extractors-propositions-without-a-grader)): an "
+        "unclosed bracket, a stray `*`, and so on.",
+        {"support.rbr": hotline_policy('match regex "(?i)(hotline|helpline"')},
+        {"support.rbr": hotline_policy('match regex "(?i)(hotline|helpline)"')},
         "Close the group with `)`.",
+    ),
+    Case(
+        "E108",
+        "The pattern uses something RE2 does not have: lookahead or lookbehind, "
+        "backreferences, possessive quantifiers, `\\Z`. RE2 runs in time linear in the "
+        "reply, which a backtracking engine cannot promise; the message says what to "
+        "write instead.",
+        {"support.rbr": hotline_policy('match regex "(?i)(?<![a-z])hotline"')},
+        {"support.rbr": hotline_policy('match keywords ["hotline"]')},
+        "For a whole word, `match keywords` does what the lookbehind meant, on Unicode "
+        "word boundaries and ignoring case.",
     ),
     Case(
         "E109",

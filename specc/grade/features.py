@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from specc.artifact import Artifact, ResponseTypeEntry
+from specc.calibrate import CALIBRATED, calibration_for
 from specc.errors import DataError, UsageError, did_you_mean
 from specc.files import Staging
 from specc.grade.base import (
@@ -315,11 +316,15 @@ def extract_features(
     *,
     commit_every: int | None = None,
     stats: GradeStats | None = None,
+    calibrate: bool = True,
 ) -> list[FeatureRow]:
     """Grade ``rows`` and compute their features, in input order.
 
     ``cache`` stores every LLM grade (committed each ``commit_every`` prompts,
-    default 4 x the grader's batch size); ``stats``, when given, is filled in."""
+    default 4 x the grader's batch size); ``stats``, when given, is filled in. With
+    ``calibrate``, the artifact's calibration (``specc.calibrate``), when it was fitted
+    for this grader, turns the raw P(yes) (what the cache keeps) into calibrated ones,
+    marked in ``sources``."""
     stats = stats if stats is not None else GradeStats()
     types, extractors = _plan(artifact, rows, grader)
     llm: Grader | None = None
@@ -335,6 +340,11 @@ def extract_features(
     job = (
         _LLMJob(artifact, llm, cache, stats, progress, commit_every or 4 * llm.batch_size)
         if llm is not None
+        else None
+    )
+    calibration = (
+        calibration_for(artifact, llm.source, llm.identity)
+        if calibrate and llm is not None
         else None
     )
     values: list[dict[str, float]] = [{} for _ in rows]
@@ -361,9 +371,10 @@ def extract_features(
                 idx = wanted.get(name)
                 if not idx:
                     continue
+                calibrated = calibration is not None and name in calibration.fits
                 for i, v in zip(idx, job.run(name, [rows[i] for i in idx]), strict=True):
-                    values[i][name] = v
-                    sources[i][name] = llm.source
+                    values[i][name] = calibration.apply(name, v) if calibration else v
+                    sources[i][name] = llm.source + (CALIBRATED if calibrated else "")
         elif progress is not None:
             progress.advance(len(chunk))
     groups: dict[str, list[int]] = defaultdict(list)
