@@ -21,7 +21,14 @@ from specc.errors import Diagnostic, did_you_mean
 from specc.loader import LoadResult, load_spec
 from specc.patterns import PatternError, check_keywords, compile_pattern
 
-__all__ = ["PASSES", "CheckReport", "check_file", "check_spec", "graded_propositions"]
+__all__ = [
+    "PASSES",
+    "CheckReport",
+    "check_file",
+    "check_spec",
+    "check_tests",
+    "graded_propositions",
+]
 
 
 class _Names:
@@ -319,7 +326,8 @@ def check_usage(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
                     frontier.append(ref.name)
     definitions: list[ir.Proposition | ir.Derived] = [*spec.propositions, *spec.derived]
     for item in definitions:
-        if item.name not in used and item.source is None:
+        # A library exports its propositions: unused there is not a smell.
+        if item.name not in used and item.source is None and not spec.library:
             kind = "proposition" if isinstance(item, ir.Proposition) else "derived proposition"
             out.append(
                 Diagnostic(
@@ -399,6 +407,177 @@ def check_grader(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
     return out
 
 
+def _is_completion_test(test: ir.SpecTest) -> bool:
+    return test.completion is not None or bool(test.conversation)
+
+
+def _rule_tiers(rt: ir.ResponseType, names: _Names) -> list[str]:
+    return [t for t in names.tiers if any(r.tier == t for r in rt.rules)]
+
+
+def check_tests(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
+    """``test`` blocks: names resolve, each test is complete, givens are consistent
+    and a completion test expects only answers its grading produces (E301-E303)."""
+    out: list[Diagnostic] = []
+    seen: dict[str, ir.SpecTest] = {}
+    graded: dict[str, set[str]] | None = None
+    for test in spec.tests:
+        label = f'test "{test.name}"'
+        prior = seen.setdefault(test.name, test)
+        if prior is not test and prior.span.file == test.span.file:
+            out.append(
+                Diagnostic(
+                    "E102",
+                    f"{label} is defined twice",
+                    test.span,
+                    f"the first is at line {prior.span.line}; give each test its own name",
+                )
+            )
+        completion = _is_completion_test(test)
+        tiers_expected = [e for e in test.expects if isinstance(e, ir.ExpectTier)]
+        if not test.expects:
+            out.append(
+                Diagnostic(
+                    "E302",
+                    f"{label} expects nothing",
+                    test.span,
+                    "add `expect TIER`, `expect not TIER` or `expect { proposition = true }`",
+                )
+            )
+        if completion and test.completion is None:
+            out.append(
+                Diagnostic(
+                    "E302",
+                    f"{label} has conversation turns but no completion",
+                    test.span,
+                    'add the reply to grade: completion "..."',
+                )
+            )
+        if completion and test.given is not None:
+            out.append(
+                Diagnostic(
+                    "E302",
+                    f"{label} has both givens and a completion",
+                    test.span,
+                    "a rule test gives the answers (`given`); a completion test has them "
+                    "graded: split it in two",
+                )
+            )
+        if not test.response_types and (completion or tiers_expected):
+            out.append(
+                Diagnostic(
+                    "E302",
+                    f"{label} names no response type",
+                    test.span,
+                    "add `response_type NAME` (or a list: `response_type [a, b]`); "
+                    f"the response types are: {', '.join(names.types) or 'none'}",
+                )
+            )
+        types: list[ir.ResponseType] = []
+        for ref in test.response_types:
+            rt = names.types.get(ref.name)
+            if rt is None:
+                hint = did_you_mean(ref.name, names.types)
+                out.append(
+                    Diagnostic("E105", f"unknown response type '{ref.name}'", ref.span, hint)
+                )
+            else:
+                types.append(rt)
+        unknown = False
+        answers = [
+            *(test.given or ()),
+            *(a for e in test.expects if isinstance(e, ir.ExpectAnswers) for a in e.answers),
+        ]
+        for answer in answers:
+            if answer.name not in names.all:
+                unknown = True
+                ref = ir.Ref.model_construct(span=answer.span, name=answer.name)
+                out.append(_unknown(ref, names))
+        for expect in tiers_expected:
+            if expect.tier not in names.tiers:
+                close = did_you_mean(expect.tier, names.tiers)
+                out.append(
+                    Diagnostic(
+                        "E104",
+                        f"unknown tier '{expect.tier}'",
+                        expect.span,
+                        (f"{close} " if close else "") + f"the tiers are: {', '.join(names.tiers)}",
+                    )
+                )
+                continue
+            for rt in types:
+                if not any(r.tier == expect.tier for r in rt.rules):
+                    out.append(
+                        Diagnostic(
+                            "E104",
+                            f"response type '{rt.name}' has no tier '{expect.tier}'",
+                            expect.span,
+                            f"its tiers are: {', '.join(_rule_tiers(rt, names))}",
+                        )
+                    )
+        if completion and not unknown:
+            graded = graded if graded is not None else graded_propositions(spec)
+            for expected in test.expects:
+                if not isinstance(expected, ir.ExpectAnswers):
+                    continue
+                for answer in expected.answers:
+                    needed: set[str] = set()
+                    _base_props(
+                        ir.Ref.model_construct(span=answer.span, name=answer.name),
+                        names,
+                        needed,
+                        set(),
+                    )
+                    for rt in types:
+                        missing = sorted(needed - graded.get(rt.name, set()))
+                        if missing:
+                            out.append(
+                                Diagnostic(
+                                    "E303",
+                                    f"'{answer.name}' is not graded for response type '{rt.name}'",
+                                    answer.span,
+                                    "a completion test grades what its response type's rules "
+                                    "and reward features use; test it under a response type "
+                                    "that uses it, or add it to that type's `extra = [...]`",
+                                    notes=(f"not graded: {', '.join(missing)}",)
+                                    if missing != [answer.name]
+                                    else (),
+                                )
+                            )
+        if test.given and not unknown:
+            out.extend(_contradiction(spec, test, test.given))
+    return out
+
+
+def _contradiction(
+    spec: ir.Spec, test: ir.SpecTest, given: tuple[ir.Answer, ...]
+) -> list[Diagnostic]:
+    from specc.logic.bdd import BDDTooLarge
+    from specc.logic.checks import spec_bdd
+    from specc.logic.proofs import contradiction
+
+    try:
+        index = contradiction(spec_bdd(spec), given)
+    except BDDTooLarge:
+        return []  # E205 already says the rules are too large
+    if index is None:
+        return []
+    bad = given[index]
+    said = f"'{bad.name} = {'true' if bad.value else 'false'}'"
+    earlier = ", ".join(f"{a.name} = {'true' if a.value else 'false'}" for a in given[:index])
+    note = f"{said} cannot hold with {earlier}" if earlier else f"no reply can have {said}"
+    return [
+        Diagnostic(
+            "E301",
+            f'the givens of test "{test.name}" contradict each other',
+            bad.span,
+            "no reply has all these answers, so the test would check nothing; "
+            "fix or drop one of them",
+            notes=(note,),
+        )
+    ]
+
+
 Pass = Callable[[ir.Spec, _Names], list[Diagnostic]]
 
 #: The checks, in order. Tier logic runs only when the earlier passes found no error.
@@ -409,6 +588,7 @@ PASSES: tuple[Pass, ...] = (
     check_grader,
     check_tier_logic,
     check_usage,
+    check_tests,
 )
 
 
@@ -441,12 +621,16 @@ def _order(d: Diagnostic) -> tuple[str, int, int, str]:
     return (d.span.file, d.span.line, d.span.col, d.code)
 
 
-def check_file(path: str | Path, allow_paths: Iterable[str | Path] = ()) -> CheckReport:
+def check_file(
+    path: str | Path, allow_paths: Iterable[str | Path] = (), *, alone: bool = False
+) -> CheckReport:
     """Load a spec and run every check; nothing is raised for a bad spec.
 
     ``allow_paths``: folders outside the spec's own from which it may import files and
-    templates (``--allow-path``)."""
-    result = load_spec(path, allow_paths)
+    templates (``--allow-path``). With ``alone`` a file without a header is checked as a
+    library or a test file (``specc check``, ``specc test``); without it, such a file is
+    E011 (compile)."""
+    result = load_spec(path, allow_paths, alone=alone)
     diags = list(result.diagnostics)
     syntax_failed = any(d.code in _FATAL for d in diags)
     if result.spec is not None and not syntax_failed:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from specc.errors import DataError, SpecccError, SpecError, UsageError
+from specc.errors import DataError, Diagnostic, SpecccError, SpecError, UsageError
 
 
 class Exit(enum.IntEnum):
@@ -57,6 +57,13 @@ def _allow_paths(args: argparse.Namespace) -> list[str]:
     return paths
 
 
+def _new(found: Sequence[Diagnostic], known: Sequence[Diagnostic]) -> list[Diagnostic]:
+    """``found`` less what ``known`` already has (files checked twice: a library on
+    its own and through the policy that imports it)."""
+    seen = set(known)
+    return [d for d in found if d not in seen]
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -64,12 +71,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     from specc.checker import check_file
 
     status = Exit.OK
-    all_diags = []
+    all_diags: list[Diagnostic] = []
     sources: dict[str, str] = {}
     allow_paths = _allow_paths(args)
     for path in args.files:
-        report = check_file(path, allow_paths)
-        all_diags.extend(report.diagnostics)
+        # A file without a header is checked as a library (or a file of tests).
+        report = check_file(path, allow_paths, alone=True)
+        # A library checked on its own and through a policy reports a problem once.
+        all_diags.extend(_new(report.diagnostics, all_diags))
         sources.update(report.load.sources)
         errors = [d for d in report.diagnostics if d.severity == "error"]
         if any(d.code == "E004" and d.span.file not in report.load.sources for d in errors):
@@ -82,6 +91,38 @@ def cmd_check(args: argparse.Namespace) -> int:
         names = ", ".join(args.files)
         print(f"ok: {names}", file=sys.stderr)
     return int(status)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from specc.spectest import GraderOptions, format_reports, reports_json, run_file
+
+    options = None
+    if args.grader is not None:
+        options = GraderOptions(
+            grader=args.grader,
+            cache=args.cache,
+            device=args.device,
+            dtype=args.dtype,
+            batch_size=args.batch_size,
+            concurrency=args.concurrency,
+        )
+    allow_paths = _allow_paths(args)
+    reports = [run_file(path, options, allow_paths) for path in args.files]
+    diags: list[Diagnostic] = []
+    sources: dict[str, str] = {}
+    for report in reports:
+        diags.extend(_new(report.diagnostics, diags))
+        sources.update(report.sources)
+    if args.format == "json":
+        print(json.dumps(reports_json(reports), indent=2))
+    else:
+        shown = [d for d in diags if d.severity == "error" or args.warnings]
+        if shown:
+            _print_diagnostics(shown, sources, "text")
+        sys.stdout.write(format_reports(reports, verbose=not args.quiet))
+    if any(d.code == "E004" for r in reports for d in r.errors):
+        return int(Exit.USAGE)
+    return int(Exit.OK if all(r.ok for r in reports) else Exit.ERRORS)
 
 
 def cmd_fmt(args: argparse.Namespace) -> int:
@@ -251,7 +292,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return int(Exit.OK)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from specc.serve.command import run_serve
+
+    return run_serve(args)
+
+
 # --------------------------------------------------------------------------- parser
+
+
+_STRICT_LABELS = (
+    "stop with exit 1, fitting nothing, when a row's completion_label disagrees with the "
+    "tier its 0/1 propositions imply (default: off, a warning)"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -365,7 +418,7 @@ def _add_allow_path(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from specc import __version__
-    from specc.argtypes import fraction, non_negative_int, share
+    from specc.argtypes import device, fraction, non_negative_int, positive_int, share
 
     p = _Parser(
         prog="specc",
@@ -409,6 +462,78 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_allow_path(c)
     c.set_defaults(func=cmd_check)
+
+    t = sub.add_parser(
+        "test",
+        help="run the tests a policy or a test file declares",
+        description=(
+            "Run `test` blocks. Rule tests (given answers, an expected tier) are proved\n"
+            "for every value of the propositions they leave out, without a grader.\n"
+            "Completion tests (a reply to grade) run only with --grader. Exits 1 when a\n"
+            "test fails or the spec has errors."
+        ),
+        epilog=(
+            "example:\n"
+            "  specc test policies/minimal.rbr policies/safety_test.rbr\n"
+            "  specc test policies/safety_test.rbr --grader rules --format json"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument("files", nargs="+", metavar="SPEC", help="policies or test files")
+    t.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text for people, json for CI and editors (default: text)",
+    )
+    t.add_argument(
+        "--grader",
+        default=None,
+        help="grade completion tests with rules, hf:PATH, openai:URL#MODEL or "
+        "openai-chat:URL#MODEL (default: none; completion tests are skipped)",
+    )
+    t.add_argument(
+        "--cache",
+        default=None,
+        help="grade cache for completion tests, ':memory:' for none (default: "
+        "$SPECC_GRADE_CACHE, else ~/.cache/specc/test-grades.sqlite)",
+    )
+    t.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="rows per batch (default: the grader's)",
+    )
+    t.add_argument(
+        "--device",
+        type=device,
+        default="auto",
+        help="hf: cpu, cuda, cuda:N, mps or xpu (default: auto)",
+    )
+    t.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="hf: weights dtype (default: auto)",
+    )
+    t.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=8,
+        metavar="N",
+        help="openai: requests in flight at once (default: 8)",
+    )
+    t.add_argument(
+        "-q", "--quiet", action="store_true", help="list failures and skips only (default: off)"
+    )
+    t.add_argument(
+        "--warnings",
+        action="store_true",
+        help="also print the spec's warnings; errors are always printed (default: off)",
+    )
+    _add_allow_path(t)
+    t.set_defaults(func=cmd_test)
 
     f = _command(
         sub,
@@ -497,6 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="where report.json and report.png go (default: the artifact)",
     )
+    ft.add_argument("--strict-labels", action="store_true", help=_STRICT_LABELS)
     _output_options(ft, "the fit's metrics")
     ft.set_defaults(func=cmd_fit)
 
@@ -528,6 +654,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit_options(b)
     _output_options(b, "the grading summary and the fit's metrics")
     _add_allow_path(b)
+    b.add_argument("--strict-labels", action="store_true", help=_STRICT_LABELS)
     b.set_defaults(func=cmd_build)
 
     im = sub.add_parser(
@@ -667,7 +794,122 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _output_options(e, "the explanation")
     e.set_defaults(func=cmd_explain)
+
+    _add_serve(sub)
     return p
+
+
+def _add_serve(sub: Any) -> None:
+    from specc.serve.config import DEFAULT_EOS_TEXTS, LagrangeOptions, ServeConfig
+
+    d = ServeConfig()
+    lo = LagrangeOptions()
+    s = sub.add_parser(
+        "serve",
+        help="serve the reward over HTTP (OpenRLHF's /get_reward, /score)",
+        description="A reward server: OpenRLHF's remote reward protocol on POST /get_reward, "
+        "plain rows on POST /score, GET /health and GET /metrics (Prometheus text). "
+        "Concurrent requests are graded together in micro-batches.",
+        epilog="example:\n  specc serve out/safety --grader hf:models/grader --port 8000\n"
+        "  # then: openrlhf.cli.train_ppo_ray ... --reward.remote_url "
+        "http://127.0.0.1:8000/get_reward --data.label_key response_type",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    s.add_argument("artifact", metavar="ARTIFACT", help="a compiled artifact with fitted weights")
+    s.add_argument(
+        "--grader",
+        required=True,
+        help="hf:PATH | openai:URL#MODEL | openai-chat:URL#MODEL | labels | rules (required)",
+    )
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    s.add_argument(
+        "--port", type=int, default=8000, help="port; 0 picks a free one (default: 8000)"
+    )
+    s.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other than loopback (default: off; set --api-key too)",
+    )
+    s.add_argument(
+        "--api-key",
+        default=os.environ.get("SPECC_SERVE_API_KEY"),
+        help="require this key as 'Authorization: Bearer KEY', 'X-API-Key: KEY' or "
+        "?api_key=KEY (default: $SPECC_SERVE_API_KEY, else no key)",
+    )
+    s.add_argument(
+        "--response-type",
+        default=None,
+        metavar="NAME",
+        help="response type of /get_reward samples whose label is empty (default: none, "
+        "labels are required)",
+    )
+    s.add_argument(
+        "--eos-text",
+        action="append",
+        metavar="TEXT",
+        help="end-of-sequence text stripped from the end of each response; repeat for "
+        f"several (default: {' '.join(DEFAULT_EOS_TEXTS)})",
+    )
+    s.add_argument(
+        "--keep-eos", action="store_true", help="strip no end-of-sequence text (default: off)"
+    )
+    limits: tuple[tuple[str, type, float, str], ...] = (
+        ("--max-batch", int, d.max_batch_rows, "rows graded together at most"),
+        ("--max-wait-ms", float, d.max_wait_ms, "under load, ms a batch waits for more requests"),
+        ("--max-queue", int, d.max_queue_rows, "rows waiting at most; more get HTTP 503"),
+        ("--max-request-rows", int, d.max_request_rows, "rows in one request at most"),
+        ("--max-body-bytes", int, d.max_body_bytes, "largest request body; larger: HTTP 413"),
+        ("--body-timeout", float, d.body_timeout_s, "seconds to receive a body; slower: 408"),
+    )
+    for flag, kind, default, what in limits:
+        s.add_argument(flag, type=kind, default=default, help=f"{what} (default: {default:g})")
+    s.add_argument(
+        "--max-connections",
+        type=int,
+        default=d.max_connections,
+        help=f"open connections at most; more get HTTP 503 (default: {d.max_connections})",
+    )
+    s.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=60.0,
+        help="on SIGTERM, seconds to finish requests in flight (default: 60)",
+    )
+    s.add_argument(
+        "--no-constraints",
+        action="store_true",
+        help="return unshaped rewards even when the policy has constraints (default: shape)",
+    )
+    lagrange: tuple[tuple[str, type, Any, str], ...] = (
+        ("--lambda-every", int, lo.every, "observed completions per multiplier step"),
+        ("--lambda-init", float, lo.lambda_init, "initial multiplier"),
+        ("--lambda-lr", float, lo.lr, "learning rate of log lambda"),
+        ("--lambda-window", int, lo.window, "costs in each multiplier's window"),
+        ("--lambda-max", float, lo.lambda_max, "largest multiplier (default: none)"),
+        ("--lambda-delay", int, lo.delay, "steps that only fill the window"),
+    )
+    for flag, kind, default, what in lagrange:
+        shown = "" if default is None else f" (default: {default:g})"
+        s.add_argument(flag, type=kind, default=default, help=what + shown)
+    s.add_argument(
+        "--lambda-state",
+        default=None,
+        metavar="PATH",
+        help="JSON file the multipliers are restored from and saved to after each step "
+        "(default: none, they start afresh)",
+    )
+    s.add_argument("--batch-size", type=int, default=None, help="hf: rows per forward pass (16)")
+    s.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, ... (default: auto)")
+    s.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="hf: weights dtype (default: auto)",
+    )
+    s.add_argument(
+        "--concurrency", type=int, default=8, help="openai: requests in flight (default: 8)"
+    )
+    s.set_defaults(func=cmd_serve)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -57,6 +57,11 @@ CODES: dict[str, str] = {
     "E203": "tier can never hold",
     "E204": "'otherwise' must be the last rule",
     "E205": "rules too large to analyse",
+    # tests (E3xx)
+    "E301": "the givens of a test contradict each other",
+    "E302": "incomplete test",
+    "E303": "a completion test expects an answer its response type does not grade",
+    "E304": "not a valid test file",
     # warnings
     "W001": "unused proposition",
     "W002": "constraint over propositions that no grader produces",

@@ -240,6 +240,7 @@ class _Tok:
     text: str
     start: int
     end: int
+    type: str = "COMMENT"  # the grammar's terminal (NAME, _EXPECT, ...)
 
 
 def _kind(text: str) -> str:
@@ -262,7 +263,9 @@ def _tokenize(text: str, comments: Sequence[ir.Comment]) -> list[_Tok]:
     """
     from specc.parser import tokens
 
-    out = [_Tok(_kind(value), value, start, end) for _, value, start, end in tokens(text)]
+    out = [
+        _Tok(_kind(value), value, start, end, type_) for type_, value, start, end in tokens(text)
+    ]
     out.extend(_Tok("comment", c.text, c.span.start, c.span.end) for c in comments)
     out.sort(key=lambda t: t.start)
     return out
@@ -408,6 +411,13 @@ class _Layout:
                 return tok.kind == "op" and tok.text == text
         return False
 
+    def next_kind(self, i: int) -> str | None:
+        """The kind of the first token after ``i`` that is not a comment."""
+        for j in range(i + 1, len(self.toks)):
+            if self.toks[j].kind != "comment":
+                return self.toks[j].kind
+        return None
+
     def _is(self, i: int, op: str) -> bool:
         return self.toks[i].kind == "op" and self.toks[i].text == op
 
@@ -458,6 +468,8 @@ class _Layout:
             return self.derived(item)
         if isinstance(item, ir.ResponseType):
             return self.response_type(item)
+        if isinstance(item, ir.SpecTest):
+            return self.test(item)
         return self.constraint(item)
 
     def settings(
@@ -648,6 +660,64 @@ class _Layout:
             raise _FormatterBug(f"constraint setting {key!r} is not in the IR")
 
         return self.settings(c.span, 0, f"constraint {c.name}", value)
+
+    def test(self, t: ir.SpecTest) -> _Node:
+        """``test "name" { ... }``: entries in the author's order, one a line; a single
+        response type bare, several as a list; given/expect blocks one answer a line."""
+        expects = {e.span.start: e for e in t.expects}
+        messages = {m.span.start: m for m in t.conversation}
+        keywords = ("_RESPONSE_TYPE", "_GIVEN", "_EXPECT")
+
+        def is_start(i: int) -> bool:
+            tok = self.toks[i]
+            return tok.type in keywords or (tok.type == "NAME" and self.next_kind(i) == "string")
+
+        def child(a: int, b: int, indent: str) -> _Node:
+            tok = self.toks[a]
+            if tok.type == "_RESPONSE_TYPE":
+                names = [ref.name for ref in t.response_types]
+                prefix = f"{indent}response_type "
+                lines = [prefix + names[0]] if len(names) == 1 else _list(names, prefix, indent)
+                return self.leaf(a, b, indent, lambda s: lines)
+            if tok.type == "_GIVEN":
+                return self.answers(a, b, "given", t.given or ())
+            if tok.type == "_EXPECT":
+                expect = expects[tok.start]
+                if isinstance(expect, ir.ExpectAnswers):
+                    return self.answers(a, b, "expect", expect.answers)
+                text = f"{indent}expect {'not ' if expect.negated else ''}{expect.tier}"
+                return self.leaf(a, b, indent, lambda s: [text])
+            key = tok.text
+            value = t.completion if key == "completion" else messages[tok.start].content
+            if value is None:
+                raise _FormatterBug(f"test item {key!r} is not in the IR")
+            text_value = value
+            return self.leaf(
+                a, b, indent, lambda s: format_string(text_value, f"{indent}{key} ", indent)
+            )
+
+        head = f"test {_quote(t.name)}"
+        return self.block(t.span, 0, lambda s: [head + s], is_start, child)
+
+    def answers(self, a: int, b: int, title: str, answers: Sequence[ir.Answer]) -> _Node:
+        """A ``given { }`` or ``expect { }`` block of a test (tokens ``a`` to ``b``)."""
+        values = {answer.name: answer.value for answer in answers}
+        span = ir.Span.model_construct(
+            file=self.file,
+            line=1,
+            col=1,
+            end_line=1,
+            end_col=1,
+            start=self.toks[a].start,
+            end=self.toks[b].end,
+        )
+
+        def value(key: str, indent: str) -> list[str]:
+            if key not in values:
+                raise _FormatterBug(f"answer {key!r} is not in the IR")
+            return [f"{indent}{key} = {'true' if values[key] else 'false'}"]
+
+        return self.settings(span, 1, title, value)
 
     # ------------------------------------------------------------ comments
     def place(self, comment: ir.Comment, children: list[_Node], block: _Block | None) -> None:

@@ -20,11 +20,15 @@ from pydantic import BaseModel, ConfigDict, Field
 __all__ = [
     "DEFAULT_TIERS",
     "And",
+    "Answer",
     "Comment",
     "Const",
     "Constraint",
     "Derived",
     "Example",
+    "ExpectAnswers",
+    "ExpectTier",
+    "Expectation",
     "Expr",
     "Extractor",
     "FeatureKind",
@@ -46,6 +50,7 @@ __all__ = [
     "SourceFile",
     "Span",
     "Spec",
+    "SpecTest",
     "TierDecl",
     "TierRule",
     "TiersBlock",
@@ -298,8 +303,60 @@ class Import(Node):
     path: str
 
 
+# --------------------------------------------------------------------------- tests
+
+
+class Answer(Node):
+    """``name = true`` in a test's ``given`` or ``expect { }`` block."""
+
+    name: str
+    value: bool
+
+
+class ExpectTier(Node):
+    """``expect ideal`` (``negated``: ``expect not ideal``)."""
+
+    kind: Literal["tier"] = "tier"
+    tier: str
+    negated: bool = False
+
+
+class ExpectAnswers(Node):
+    """``expect { apology = true ... }``: values propositions must take."""
+
+    kind: Literal["answers"] = "answers"
+    answers: tuple[Answer, ...]
+
+
+Expectation = Annotated[Union[ExpectTier, ExpectAnswers], Field(discriminator="kind")]  # noqa: UP007
+
+
+class SpecTest(Node):
+    """``test "name" { ... }``: an expectation about the rules, run by ``specc test``.
+
+    A *rule test* (no ``completion``) assumes the ``given`` answers and is proved for
+    every value of the propositions it leaves out. A *completion test* gives a reply
+    (and optionally the conversation before it) that a grader answers. Tests are not
+    part of a policy's meaning: compile ignores them.
+    """
+
+    __test__ = False  # not a pytest class
+
+    name: str
+    response_types: tuple[Ref, ...] = ()
+    given: tuple[Answer, ...] | None = None  # None: no `given` block
+    conversation: tuple[Message, ...] = ()
+    completion: str | None = None
+    expects: tuple[Expectation, ...] = ()
+
+
 class Spec(Node):
-    """A whole policy, imports resolved into ``propositions`` and ``derived``."""
+    """A whole policy, imports resolved into ``propositions`` and ``derived``.
+
+    ``tests`` and ``library`` are excluded from ``model_dump`` (so from ``ir.json``
+    and ``spec_hash``): tests do not change what a policy means, and a library (a
+    file without a header, checked alone) is never compiled.
+    """
 
     name: str
     version: str
@@ -311,6 +368,8 @@ class Spec(Node):
     derived: tuple[Derived, ...] = ()
     response_types: tuple[ResponseType, ...] = ()
     constraints: tuple[Constraint, ...] = ()
+    tests: tuple[SpecTest, ...] = Field(default=(), exclude=True)
+    library: bool = Field(default=False, exclude=True)
 
     def tier_names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.tiers) if self.tiers else DEFAULT_TIERS
@@ -341,6 +400,7 @@ Item = Union[  # noqa: UP007
     Derived,
     ResponseType,
     Constraint,
+    SpecTest,
 ]
 
 

@@ -8,6 +8,17 @@ through :func:`specc.confine.read_confined`: imports and templates only from ins
 the root spec's folder or an ``allow_paths`` folder (E014 otherwise), regular files
 only, size-capped.
 
+A root file is one of three kinds (:attr:`LoadResult.kind`):
+
+* a **policy** starts with a ``policy`` header;
+* a **library** has no header and holds propositions, derived propositions and
+  imports; with ``alone=True`` it is loaded as a :class:`~specc.ir.Spec` with
+  ``library=True`` so that it can be checked by itself (it is never compiled);
+* a **test file** has no header, holds ``test`` blocks and imports the one policy
+  they test; with ``alone=True`` it loads as that policy with the file's tests.
+
+Without ``alone`` (compile, build) a file without a header is E011.
+
 >>> result = load_spec("policies/minimal.rbr")    # doctest: +SKIP
 >>> result.spec.name, result.ok                   # doctest: +SKIP
 ('minimal', True)
@@ -19,6 +30,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from specc import ir
 from specc.confine import Refused, Roots, check_inside, read_confined
@@ -37,6 +49,7 @@ class LoadResult:
     diagnostics: list[Diagnostic]
     sources: dict[str, str] = field(default_factory=dict)
     files: dict[str, ir.SourceFile] = field(default_factory=dict)
+    kind: Literal["policy", "library", "tests"] = "policy"
 
     @property
     def ok(self) -> bool:
@@ -232,7 +245,52 @@ _ITEM_WORDS = {
     "RewardSettings": "a reward block",
     "ResponseType": "a response type",
     "Constraint": "a constraint",
+    "SpecTest": "a test",
 }
+
+_NEEDS_HEADER = (
+    ir.GraderSettings,
+    ir.TiersBlock,
+    ir.RewardSettings,
+    ir.ResponseType,
+    ir.Constraint,
+)
+_START = 'start the file with: policy "my-policy" version "1.0.0"'
+
+
+def _library_ok(root: ir.SourceFile, alone: bool, diagnostics: list[Diagnostic]) -> bool:
+    """Whether a file without a header is accepted as a library; if not, E011 at the
+    first item that needs a header (or at the first item when libraries are not
+    accepted here), or for an empty file."""
+    if not root.items:
+        if not any(d.severity == "error" for d in diagnostics):
+            diagnostics.append(Diagnostic("E011", "the file is empty", root.span, _START))
+        return False
+    if not alone:
+        has_tests = any(isinstance(i, ir.SpecTest) for i in root.items)
+        hint = _START
+        if has_tests:
+            hint += "; a file of tests runs with `specc test FILE`"
+        elif not any(isinstance(i, _NEEDS_HEADER) for i in root.items):
+            hint += "; a library (propositions only) is checked with `specc check FILE`"
+        diagnostics.append(
+            Diagnostic("E011", "this file has no policy header", root.items[0].span, hint)
+        )
+        return False
+    for item in root.items:
+        if isinstance(item, _NEEDS_HEADER):
+            words = _ITEM_WORDS[type(item).__name__]
+            diagnostics.append(
+                Diagnostic(
+                    "E011",
+                    f"{words} needs a policy header",
+                    item.span,
+                    f"{_START}; a file without a header is a library, which holds "
+                    "propositions, derived propositions and imports only",
+                )
+            )
+            return False
+    return True
 
 
 def _merge(
@@ -240,27 +298,13 @@ def _merge(
     imported_p: list[ir.Proposition],
     imported_d: list[ir.Derived],
     diagnostics: list[Diagnostic],
+    *,
+    alone: bool = False,
 ) -> ir.Spec | None:
+    """One Spec from a root file and what its imports bring in. A root without a
+    header is a library when ``alone`` and it holds nothing that needs a header."""
     header = root.header
-    if header is None:
-        if root.items:
-            diagnostics.append(
-                Diagnostic(
-                    "E011",
-                    "this file has no policy header",
-                    root.items[0].span,
-                    'start the file with: policy "my-policy" version "1.0.0"',
-                )
-            )
-        elif not any(d.severity == "error" for d in diagnostics):
-            diagnostics.append(
-                Diagnostic(
-                    "E011",
-                    "the file is empty",
-                    root.span,
-                    'start the file with: policy "my-policy" version "1.0.0"',
-                )
-            )
+    if header is None and not _library_ok(root, alone, diagnostics):
         return None
 
     def single(kind: type[ir.Node], words: str) -> ir.Node | None:
@@ -328,9 +372,9 @@ def _merge(
     props.extend(local_p)
     derived.extend(local_d)
     return ir.Spec.model_construct(
-        span=header.span,
-        name=header.name,
-        version=header.version,
+        span=root.span if header is None else header.span,
+        name="" if header is None else header.name,
+        version="" if header is None else header.version,
         imports=tuple(i for i in root.items if isinstance(i, ir.Import)),
         grader=grader,
         tiers=tiers.tiers if isinstance(tiers, ir.TiersBlock) else (),
@@ -339,6 +383,8 @@ def _merge(
         derived=tuple(derived),
         response_types=tuple(i for i in root.items if isinstance(i, ir.ResponseType)),
         constraints=tuple(i for i in root.items if isinstance(i, ir.Constraint)),
+        tests=tuple(i for i in root.items if isinstance(i, ir.SpecTest)),
+        library=header is None,
     )
 
 
@@ -388,23 +434,121 @@ def _read_template(loader: _Loader, root_path: Path, spec: ir.Spec) -> ir.Spec:
     return spec.model_copy(update={"grader": grader})
 
 
-def load_spec(path: str | Path, allow_paths: Iterable[str | Path] = ()) -> LoadResult:
+def load_spec(
+    path: str | Path, allow_paths: Iterable[str | Path] = (), *, alone: bool = False
+) -> LoadResult:
     """Read, parse and merge a root spec and everything it imports.
 
     Imports and ``file(...)`` templates are read only from inside the root spec's
-    folder and the ``allow_paths`` folders (E014 otherwise)."""
+    folder and the ``allow_paths`` folders (E014 otherwise). With ``alone``, a file
+    without a header loads as a library or a test file (see the module docstring)
+    instead of giving E011."""
     root_path = Path(path).resolve()
     loader = _Loader(Roots.for_spec(root_path, allow_paths))
     root = loader.parse(root_path, None)
     if root is None:
         return loader.result
+    if root.header is None and any(isinstance(i, ir.SpecTest) for i in root.items):
+        loader.result.kind = "tests"
+        if alone:
+            loader.result.spec = _load_test_file(loader, root_path, root)
+        else:  # E011 (and not a warning for each item of the policy it imports)
+            _library_ok(root, alone, loader.result.diagnostics)
+        return loader.result
     imported_p, imported_d = loader.follow_imports(root_path, root, (root_path,))
     # Root-file definitions keep source=None; only imported ones carry a source.
-    spec = _merge(root, imported_p, imported_d, loader.result.diagnostics)
+    spec = _merge(root, imported_p, imported_d, loader.result.diagnostics, alone=alone)
     if spec is not None:
         spec = _read_template(loader, root_path, spec)
+        if spec.library:
+            loader.result.kind = "library"
     loader.result.spec = spec
     return loader.result
+
+
+def _load_test_file(loader: _Loader, path: Path, root: ir.SourceFile) -> ir.Spec | None:
+    """The policy a test file imports, carrying the test file's tests (E304 when the
+    file imports no policy, several, or holds anything but imports and tests)."""
+    diagnostics = loader.result.diagnostics
+    for item in root.items:
+        if not isinstance(item, (ir.Import, ir.SpecTest)):
+            kind = type(item).__name__
+            words = {"Proposition": "a proposition", "Derived": "a derived proposition"}.get(
+                kind, _ITEM_WORDS.get(kind, kind)
+            )
+            diagnostics.append(
+                Diagnostic(
+                    "E304",
+                    f"{words} in a test file",
+                    item.span,
+                    "a test file holds tests and the import of the policy they test; "
+                    "move it into the policy, or give this file a policy header",
+                )
+            )
+    policies: list[tuple[Path, ir.SourceFile, ir.Import]] = []
+    for item in root.items:
+        if not isinstance(item, ir.Import):
+            continue
+        joined = _import_path(path.parent, item)
+        if isinstance(joined, Diagnostic):
+            diagnostics.append(joined)
+            continue
+        try:  # as in follow_imports: checked where the path as written is known
+            target = check_inside(joined, loader.roots, f'"{item.path}"')
+        except Refused as exc:
+            diagnostics.append(_refused(exc, joined, item.path, item.span, True))
+            continue
+        if target == path:
+            diagnostics.append(
+                Diagnostic("E006", "a file cannot import itself", item.span, "remove the import")
+            )
+            continue
+        source = loader.parse(target, item.span)
+        if source is None:
+            continue
+        if source.header is None:
+            diagnostics.append(
+                Diagnostic(
+                    "E304",
+                    f"{item.path} is a library, not a policy",
+                    item.span,
+                    "a test file imports only the policy it tests; the policy's names "
+                    "(its libraries' included) are in scope through it",
+                )
+            )
+            continue
+        policies.append((target, source, item))
+    if not policies:
+        if not any(d.severity == "error" for d in diagnostics):
+            diagnostics.append(
+                Diagnostic(
+                    "E304",
+                    "this test file imports no policy",
+                    root.items[0].span,
+                    'import the policy it tests, e.g. import "safety.rbr"',
+                )
+            )
+        return None
+    for _, _, extra in policies[1:]:
+        diagnostics.append(
+            Diagnostic(
+                "E304",
+                "a test file tests one policy",
+                extra.span,
+                f"keep one import; the first is at line {policies[0][2].span.line}",
+            )
+        )
+    target, source, _ = policies[0]
+    # Name imported files relative to the policy's folder, as loading the policy
+    # itself does (the policy was read from inside the roots, so this widens nothing).
+    loader.roots = Roots((target.parent, *loader.roots.dirs))
+    imported_p, imported_d = loader.follow_imports(target, source, (path, target))
+    spec = _merge(source, imported_p, imported_d, diagnostics)
+    if spec is None:
+        return None
+    spec = _read_template(loader, target, spec)
+    tests = tuple(i for i in root.items if isinstance(i, ir.SpecTest))
+    return spec.model_copy(update={"tests": tests})
 
 
 def parse_file(path: str | Path, allow_paths: Iterable[str | Path] = ()) -> ir.Spec:

@@ -372,35 +372,9 @@ class _ToIR(Transformer[Token, Any]):
     def example(self, meta: Any, children: list[Any]) -> ir.Example:
         span = _span_meta(self.file, meta)
         answer = children[0].value == "yes"
-        messages: list[ir.Message] = []
-        completion: str | None = None
-        because: str | None = None
-        for name_tok, text_tok in children[1:]:
-            key = name_tok.value
-            text = self._string(text_tok)
-            kspan = _span_tok(self.file, name_tok)
-            if key in ("system", "user", "assistant"):
-                if completion is not None:
-                    self._error(
-                        "E009",
-                        f"'{key}' comes after 'completion' in an example",
-                        kspan,
-                        "list the conversation turns first; 'completion' is the graded reply",
-                    )
-                messages.append(ir.Message.model_construct(span=kspan, role=key, content=text))
-            elif key == "completion":
-                if completion is not None:
-                    self._error("E102", "an example has one 'completion'", kspan)
-                completion = text
-            elif key == "because":
-                if because is not None:
-                    self._error("E102", "an example has one 'because'", kspan)
-                because = text
-            else:
-                hint = did_you_mean(key, _EXAMPLE_KEYS) or (
-                    "example items are: " + ", ".join(_EXAMPLE_KEYS)
-                )
-                self._error("E010", f"unknown example item '{key}'", kspan, hint)
+        messages, texts = self._texts(children[1:], "example", _EXAMPLE_KEYS)
+        completion = texts.get("completion")
+        because = texts.get("because")
         if completion is None:
             self._error(
                 "E009",
@@ -416,6 +390,37 @@ class _ToIR(Transformer[Token, Any]):
             completion=completion,
             because=because,
         )
+
+    def _texts(
+        self, entries: list[tuple[Token, Token]], kind: str, items: tuple[str, ...]
+    ) -> tuple[list[ir.Message], dict[str, str]]:
+        """The conversation turns (in order) and the other text items (``completion``,
+        ``because``) of an example or a test (``kind``, whose ``items`` the hints list);
+        misplaced, repeated and unknown items are diagnostics."""
+        article = "an" if kind[0] in "aeiou" else "a"
+        messages: list[ir.Message] = []
+        found: dict[str, str] = {}
+        for name_tok, text_tok in entries:
+            key = name_tok.value
+            text = self._string(text_tok)
+            kspan = _span_tok(self.file, name_tok)
+            if key in ("system", "user", "assistant"):
+                if "completion" in found:
+                    self._error(
+                        "E009",
+                        f"'{key}' comes after 'completion' in {article} {kind}",
+                        kspan,
+                        "list the conversation turns first; 'completion' is the graded reply",
+                    )
+                messages.append(ir.Message.model_construct(span=kspan, role=key, content=text))
+            elif key in items and key in ("completion", "because"):
+                if key in found:
+                    self._error("E102", f"{article} {kind} has one '{key}'", kspan)
+                found[key] = text
+            else:
+                hint = did_you_mean(key, items) or f"{kind} items are: " + ", ".join(items)
+                self._error("E010", f"unknown {kind} item '{key}'", kspan, hint)
+        return messages, found
 
     def example_item(self, children: list[Token]) -> tuple[Token, Token]:
         return (children[0], children[1])
@@ -577,6 +582,135 @@ class _ToIR(Transformer[Token, Any]):
             applies_to=data.get("applies_to", ()),
         )
 
+    # ------------------------------------------------------------ tests
+    def _answers(
+        self, where: str, entries: list[tuple[Token, _Value, ir.Span]]
+    ) -> tuple[ir.Answer, ...]:
+        out: list[ir.Answer] = []
+        seen: dict[str, ir.Span] = {}
+        for name_tok, value, span in entries:
+            name = name_tok.value
+            nspan = _span_tok(self.file, name_tok)
+            if name in seen:
+                self._error(
+                    "E102",
+                    f"'{name}' is given twice in {where}",
+                    nspan,
+                    f"first given at line {seen[name].line}; keep one",
+                )
+                continue
+            seen[name] = nspan
+            if value.kind == "invalid":
+                continue
+            if value.kind != "bool":
+                hint = "write true or false"
+                if value.kind == "number":
+                    hint = (
+                        "tests pin the rules, which see each answer as true or false; "
+                        "write true or false (a grader's probability is tested with a "
+                        "completion test)"
+                    )
+                self._error(
+                    "E009",
+                    f"invalid value for '{name}': expected true or false, "
+                    f"found {_kind_words(value)}",
+                    value.span,
+                    hint,
+                )
+                continue
+            out.append(ir.Answer.model_construct(span=span, name=name, value=bool(value.value)))
+        return tuple(out)
+
+    @v_args(meta=True)
+    def test_types(self, meta: Any, children: list[Any]) -> tuple[str, Any]:
+        item = children[0]
+        if isinstance(item, Token):
+            return (
+                "types",
+                (ir.Ref.model_construct(span=_span_tok(self.file, item), name=item.value),),
+            )
+        try:
+            return ("types", _as_refs(item))
+        except _BadValue as exc:
+            self._error("E009", f"invalid response types: {exc.args[0]}", item.span)
+            return ("types", ())
+
+    @v_args(meta=True)
+    def given(self, meta: Any, children: list[Any]) -> tuple[str, Any]:
+        span = _span_meta(self.file, meta)
+        return ("given", (self._answers("a test's given block", children), span))
+
+    @v_args(meta=True)
+    def expect_tier(self, meta: Any, children: list[Token]) -> ir.ExpectTier:
+        return ir.ExpectTier.model_construct(
+            span=_span_meta(self.file, meta), tier=children[0].value, negated=False
+        )
+
+    @v_args(meta=True)
+    def expect_not_tier(self, meta: Any, children: list[Token]) -> ir.ExpectTier:
+        return ir.ExpectTier.model_construct(
+            span=_span_meta(self.file, meta), tier=children[0].value, negated=True
+        )
+
+    @v_args(meta=True)
+    def expect_answers(self, meta: Any, children: list[Any]) -> ir.ExpectAnswers:
+        return ir.ExpectAnswers.model_construct(
+            span=_span_meta(self.file, meta),
+            answers=self._answers("a test's expect block", children),
+        )
+
+    def test_text(self, children: list[Token]) -> tuple[str, Any]:
+        return ("text", (children[0], children[1]))
+
+    @v_args(meta=True)
+    def test(self, meta: Any, children: list[Any]) -> ir.SpecTest:
+        span = _span_meta(self.file, meta)
+        name = self._string(children[0])
+        types: tuple[ir.Ref, ...] = ()
+        types_seen = False
+        given: tuple[ir.Answer, ...] | None = None
+        texts: list[tuple[Token, Token]] = []
+        expects: list[ir.ExpectTier | ir.ExpectAnswers] = []
+        for c in children[1:]:
+            if isinstance(c, (ir.ExpectTier, ir.ExpectAnswers)):
+                expects.append(c)
+                continue
+            kind, value = c
+            if kind == "types":
+                if types_seen:
+                    self._error(
+                        "E102",
+                        f'test "{name}" names its response types twice',
+                        value[0].span if value else span,
+                        "list them once: response_type [a, b]",
+                    )
+                    continue
+                types_seen = True
+                types = value
+            elif kind == "given":
+                answers, gspan = value
+                if given is not None:
+                    self._error(
+                        "E102",
+                        f'test "{name}" has more than one given block',
+                        gspan,
+                        "merge them into one",
+                    )
+                    continue
+                given = answers
+            else:
+                texts.append(value)
+        messages, found = self._texts(texts, "test", _TEST_KEYS)
+        return ir.SpecTest.model_construct(
+            span=span,
+            name=name,
+            response_types=types,
+            given=given,
+            conversation=tuple(messages),
+            completion=found.get("completion"),
+            expects=tuple(expects),
+        )
+
     @v_args(meta=True)
     def start(self, meta: Any, children: list[Any]) -> ir.SourceFile:
         return ir.SourceFile.model_construct(
@@ -707,6 +841,7 @@ _CONSTRAINT_SCHEMA: dict[str, Callable[[_Value], Any]] = {
     "applies_to": _as_refs,
 }
 _EXAMPLE_KEYS = ("system", "user", "assistant", "completion", "because")
+_TEST_KEYS = ("response_type", "given", "expect", "system", "user", "assistant", "completion")
 
 
 # --------------------------------------------------------------------------- entry point
@@ -780,7 +915,10 @@ def _syntax_diagnostic(exc: UnexpectedInput, file: str, text: str) -> Diagnostic
 
 
 _KEYWORDS_USED_AS_NAMES = frozenset(
-    {"policy", "import", "grader", "tiers", "reward", "proposition", "derived", "constraint"}
+    {
+        *("policy", "import", "grader", "tiers", "reward", "proposition", "derived"),
+        *("constraint", "test", "given", "expect"),
+    }
 )
 
 

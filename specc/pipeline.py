@@ -11,7 +11,7 @@ import json
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +19,12 @@ from specc.artifact import Artifact, ResponseTypeEntry, load_artifact
 from specc.errors import DataError, UsageError
 
 if TYPE_CHECKING:
+    from specc.audit import LabelAudit
     from specc.fit import FitResult
     from specc.fit.metrics import Polarity
     from specc.grade import FeatureRow
+
+Locate = Callable[[int], str]  # row index -> "file:line"
 
 __all__ = [
     "fit_artifact",
@@ -170,12 +173,31 @@ def fit_artifact(
     return results, warnings
 
 
+def _audit(rows: Sequence[FeatureRow], args: argparse.Namespace, locate: Locate) -> LabelAudit:
+    """The label audit (specc.audit): a warning, or an error with --strict-labels."""
+    from specc.audit import audit_labels
+
+    audit = audit_labels(rows, locate)
+    if audit.disagreements and getattr(args, "strict_labels", False):
+        raise DataError(
+            "\n".join([audit.summary(), *audit.examples()]),
+            hint="fix the labels (or the rules); without --strict-labels this is a warning",
+        )
+    quiet = getattr(args, "quiet", False)
+    if audit.audited or audit.not_audited:
+        _say(("warning: " if audit.disagreements else "") + audit.summary(), quiet)
+        for line in audit.examples():
+            _say(line, quiet)
+    return audit
+
+
 def _fit_and_save(
     artifact: Artifact,
     features_path: Path,
     report_dir: Path,
     args: argparse.Namespace,
     extra: Mapping[str, Any] | None = None,
+    locate: Locate | None = None,
 ) -> tuple[list[FitResult], dict[str, Any]]:
     """Fit, save the weights and the report, print the summary table (unless
     ``args.json``); returns the results and their JSON summary (``--json``)."""
@@ -186,6 +208,8 @@ def _fit_and_save(
     from specc.weights import WEIGHTS_DIR, save_weights, weights_from_results
 
     rows = read_features(features_path)
+    audit = _audit(rows, args, locate or (lambda i: f"{features_path}:{i + 1}"))
+    extra = {**(extra or {}), "label_audit": audit.to_json()}
     results, warnings = fit_artifact(
         artifact,
         rows,
@@ -256,7 +280,7 @@ def run_build(args: argparse.Namespace) -> int:
     from specc.checker import check_file
     from specc.compiler import compile_spec
     from specc.errors import render_all
-    from specc.grade import run_grade
+    from specc.grade import read_rows, run_grade
 
     quiet = args.quiet
     out = Path(args.output)
@@ -288,12 +312,21 @@ def run_build(args: argparse.Namespace) -> int:
     )
     _say(f"[3/4] graded {summary['rows']} rows with {args.grader} -> {features}", quiet)
     _say("[4/4] fitting", quiet)
+    wheres: list[str] = []
+
+    def locate(i: int) -> str:
+        """Row ``i`` of the features is row ``i`` of the data: name its data line."""
+        if not wheres:
+            wheres.extend(row.where for row in read_rows(data))
+        return wheres[i]
+
     _, fitted = _fit_and_save(
         load_artifact(out),
         features,
         out,
         args,
         extra={"data": str(data), "grader": args.grader},
+        locate=locate,
     )
     _say(f"done in {time.perf_counter() - t0:.1f} s", quiet)
     if args.json:

@@ -39,6 +39,7 @@ KEYWORDS = frozenset(
         *("proposition", "example", "match", "regex", "keywords", "length", "derived"),
         *("response_type", "when", "otherwise", "constraint", "cost", "limit", "not"),
         *("and", "or", "file", "yes", "no", "true", "false", "chars", "words"),
+        *("test", "given", "expect"),
     ]
 )
 
@@ -410,6 +411,61 @@ def _constraint(draw: Draw) -> list[str]:
     return ["constraint", draw(names), "{", *_shuffled(draw, entries), "}"]
 
 
+def _answers_block(draw: Draw, keyword: str) -> list[str]:
+    """``given { a = true ... }`` or ``expect { ... }``: distinct names, any spelling
+    of a boolean."""
+    keys = draw(st.lists(names, max_size=3, unique=True))
+    toks = [keyword, "{"]
+    for key in keys:
+        toks += [key, "=", draw(st.sampled_from(["true", "false", "yes", "no"]))]
+    return [*toks, "}"]
+
+
+@st.composite
+def _test(draw: Draw) -> list[str]:
+    """A ``test`` block: a rule test (maybe a given block) or a completion test (turns,
+    then the completion), a response type or a list of them, and expectations, in
+    random order (turns stay before the completion, which the parser requires)."""
+    entries: list[list[str]] = []
+    if draw(st.booleans()):
+        entries.append(["response_type", *_names_value(draw, names, True)])
+    turns: list[list[str]] = []
+    if draw(st.booleans()):
+        for _ in range(int(draw(st.integers(0, 2)))):
+            role = draw(st.sampled_from(["system", "user", "assistant"]))
+            turns.append([role, draw(string_literals())])
+        turns.append(["completion", draw(string_literals())])
+    elif draw(st.booleans()):
+        entries.append(_answers_block(draw, "given"))
+    for _ in range(int(draw(st.integers(0, 3)))):
+        kind = draw(st.integers(0, 2))
+        if kind == 0:
+            entries.append(["expect", draw(names)])
+        elif kind == 1:
+            entries.append(["expect", "not", draw(names)])
+        else:
+            entries.append(_answers_block(draw, "expect"))
+    toks = _shuffled(draw, entries)
+    conversation = [tok for turn in turns for tok in turn]
+    toks = _splice(toks, int(draw(st.integers(0, len(toks)))), conversation)
+    return ["test", draw(string_literals()), "{", *toks, "}"]
+
+
+def _splice(toks: list[str], at: int, inner: list[str]) -> list[str]:
+    """``inner`` inserted into ``toks`` at an entry boundary at or before ``at``."""
+    starts = {0, len(toks)}
+    depth = 0
+    for i, tok in enumerate(toks):
+        if tok in ("{", "["):
+            depth += 1
+        elif tok in ("}", "]"):
+            depth -= 1
+        elif depth == 0 and tok in ("response_type", "given", "expect"):
+            starts.add(i)
+    at = max(s for s in starts if s <= at)
+    return [*toks[:at], *inner, *toks[at:]]
+
+
 _ITEMS = [
     _policy(),
     _import(),
@@ -420,6 +476,7 @@ _ITEMS = [
     _derived(),
     _response_type(),
     _constraint(),
+    _test(),
 ]
 
 

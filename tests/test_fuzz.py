@@ -71,6 +71,7 @@ def exercise(path: Path) -> None:
     assert all(d.code in CODES for d in report.diagnostics)
     assert _cli("check", str(path)) in (0, 1, 2)
     assert _cli("fmt", "--check", str(path)) in (0, 1, 2)
+    assert _cli("test", str(path)) in (0, 1, 2)
     text = path.read_bytes().decode("utf-8", errors="replace")
     try:
         out = format_source(text, path.name)

@@ -33,3 +33,15 @@ def test_specc_check_is_light() -> None:
     loaded = _loaded_after(code)
     assert "lark" in loaded  # it really parsed
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_specc_test_without_a_grader_is_light() -> None:
+    code = (
+        "from specc.cli import main\n"
+        "import contextlib, io\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['test', 'policies/safety_test.rbr', 'policies/minimal.rbr']) == 0\n"
+    )
+    loaded = _loaded_after(code)
+    assert "lark" in loaded
+    assert not loaded & set(HEAVY), loaded & set(HEAVY)

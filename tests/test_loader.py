@@ -90,3 +90,102 @@ def test_template_errors(tmp_path: Path) -> None:
     assert "E012" in [d.code for d in check_file(missing).diagnostics]
     assert "E012" in [d.code for d in check_file(broken).diagnostics]
     assert "E009" in [d.code for d in check_file(clash).diagnostics]
+
+
+# ----------------------------------------------------------------- libraries and test files
+
+LIBRARY = PROP.format(name="a") + PROP.format(name="b") + "derived both = a and b\n"
+POLICY = (
+    HEADER
+    + 'import "lib.rbr"\n'
+    + "response_type t { ideal when both  unacceptable otherwise }\n"
+    + 'test "inline" { response_type t given { both = true } expect ideal }\n'
+)
+TESTS = 'test "file" { response_type t given { a = false } expect unacceptable }\n'
+
+
+def test_a_library_loads_alone_and_exports_its_names(tmp_path: Path) -> None:
+    lib = write(tmp_path / "lib.rbr", LIBRARY)
+    result = load_spec(lib, alone=True)
+    assert result.kind == "library" and result.spec is not None and result.spec.library
+    assert [p.name for p in result.spec.propositions] == ["a", "b"]
+    assert check_file(lib, alone=True).diagnostics == []  # no W001: a library exports
+    # compile and build need a policy: without `alone` it is E011, with a hint.
+    (diag,) = check_file(lib).diagnostics
+    assert diag.code == "E011" and "specc check" in (diag.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("derived c = a and nope\n", "E101"),
+        ("derived c = d\nderived d = c\n", "E103"),
+        ('proposition r { match regex "(" }\n', "E108"),
+        ('proposition a { question = "again" }\n', "E102"),
+    ],
+)
+def test_a_library_alone_gets_the_checks_that_apply(tmp_path: Path, text: str, code: str) -> None:
+    lib = write(tmp_path / "lib.rbr", LIBRARY + text)
+    assert code in [d.code for d in check_file(lib, alone=True).diagnostics]
+
+
+@pytest.mark.parametrize(
+    ("item", "words"),
+    [
+        ("response_type t { ideal when a  unacceptable otherwise }", "a response type"),
+        ("tiers { ideal unacceptable }", "a tiers block"),
+        ("reward { margin = 1 }", "a reward block"),
+        ('grader { yes = "y" }', "a grader block"),
+        ("constraint c { cost = a  limit = 1% }", "a constraint"),
+    ],
+)
+def test_a_library_item_that_needs_a_header(tmp_path: Path, item: str, words: str) -> None:
+    lib = write(tmp_path / "lib.rbr", LIBRARY + item + "\n")
+    (diag,) = check_file(lib, alone=True).diagnostics
+    assert diag.code == "E011" and diag.message == f"{words} needs a policy header"
+    assert diag.span.line == 4
+
+
+def test_a_test_file_loads_the_policy_it_imports(tmp_path: Path) -> None:
+    write(tmp_path / "lib.rbr", LIBRARY)
+    write(tmp_path / "policy.rbr", POLICY)
+    tests = write(tmp_path / "policy_test.rbr", 'import "policy.rbr"\n' + TESTS)
+    result = load_spec(tests, alone=True)
+    assert result.kind == "tests" and result.spec is not None
+    assert result.spec.name == "p" and [rt.name for rt in result.spec.response_types] == ["t"]
+    assert [t.name for t in result.spec.tests] == ["file"]  # not the policy's own
+    assert {p.source for p in result.spec.propositions} == {"lib.rbr"}
+    assert check_file(tests, alone=True).diagnostics == []
+    (diag,) = check_file(tests).diagnostics  # compile: a test file is no policy
+    assert diag.code == "E011" and "specc test" in (diag.hint or "")
+    policy = load_spec(tmp_path / "policy.rbr")
+    assert policy.spec is not None and [t.name for t in policy.spec.tests] == ["inline"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (TESTS, "this test file imports no policy"),
+        ('import "lib.rbr"\n' + TESTS, "lib.rbr is a library, not a policy"),
+        ('import "policy.rbr"\nimport "other.rbr"\n' + TESTS, "a test file tests one policy"),
+        ('import "policy.rbr"\n' + PROP.format(name="z") + TESTS, "a proposition in a test file"),
+    ],
+)
+def test_test_file_problems_are_E304(tmp_path: Path, text: str, message: str) -> None:
+    write(tmp_path / "lib.rbr", LIBRARY)
+    write(tmp_path / "policy.rbr", POLICY)
+    write(tmp_path / "other.rbr", POLICY)
+    tests = write(tmp_path / "t_test.rbr", text)
+    diags = [d for d in check_file(tests, alone=True).diagnostics if d.code == "E304"]
+    assert [d.message for d in diags] == [message]
+
+
+def test_check_accepts_the_whole_shipped_tree(capsys: pytest.CaptureFixture[str]) -> None:
+    from golden import ROOT
+
+    from specc.cli import main
+
+    files = sorted(str(p) for p in (ROOT / "policies").rglob("*.rbr"))
+    assert len(files) >= 6
+    assert main(["check", "--strict", *files]) == 0
+    assert capsys.readouterr().err.startswith("ok: ")

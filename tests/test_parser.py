@@ -155,6 +155,15 @@ def test_tiers_and_grader() -> None:
         ('proposition p { example yes { completoin "c" } }', "E010"),
         ('proposition p { match regex "a" match regex "b" }', "E102"),
         ("reward { margin = 1 margin = 2 }", "E102"),
+        ('test "t" { given { a = 0.97 } expect x }', "E009"),
+        ('test "t" { given { a = "yes" } expect x }', "E009"),
+        ('test "t" { expect { a = true a = false } }', "E102"),
+        ('test "t" { given { a = true } given { b = true } expect x }', "E102"),
+        ('test "t" { response_type a response_type b expect x }', "E102"),
+        ('test "t" { response_type ["a"] expect x }', "E009"),
+        ('test "t" { completion "c" user "late" expect x }', "E009"),
+        ('test "t" { completion "c" completion "d" expect x }', "E102"),
+        ('test "t" { because "b" expect x }', "E010"),
     ],
 )
 def test_value_diagnostics(text: str, code: str) -> None:
@@ -165,3 +174,46 @@ def test_value_diagnostics(text: str, code: str) -> None:
 def test_unicode_and_crlf() -> None:
     sf = parse_ok('policy "ünï" version "1"\r\nproposition p { question = "¿sí?" }\r\n')
     assert sf.header is not None and sf.header.name == "ünï"
+
+
+def test_test_blocks() -> None:
+    sf = parse_ok(
+        """
+        test "rules" {
+          response_type [refuse, comply]
+          given { apology = yes  refuses = false }
+          expect ideal
+          expect not disallowed
+          expect { polite = true }
+        }
+        test "graded" {
+          response_type refuse
+          system "be brief"
+          user "help"
+          completion "Sorry."
+          expect { apology = true }
+        }
+        """
+    )
+    rules, graded = only(sf, ir.SpecTest)
+    assert isinstance(rules, ir.SpecTest) and isinstance(graded, ir.SpecTest)
+    assert [r.name for r in rules.response_types] == ["refuse", "comply"]
+    assert [(a.name, a.value) for a in rules.given or ()] == [("apology", True), ("refuses", False)]
+    tier, not_tier, answers = rules.expects
+    assert isinstance(tier, ir.ExpectTier) and (tier.tier, tier.negated) == ("ideal", False)
+    assert isinstance(not_tier, ir.ExpectTier) and not_tier.negated
+    assert isinstance(answers, ir.ExpectAnswers) and answers.answers[0].name == "polite"
+    assert rules.completion is None and (rules.span.line, tier.span.line) == (2, 5)
+    assert graded.given is None and graded.completion == "Sorry."
+    assert [(m.role, m.content) for m in graded.conversation] == [
+        ("system", "be brief"),
+        ("user", "help"),
+    ]
+
+
+def test_test_keywords_stay_names_elsewhere() -> None:
+    sf = parse_ok('proposition test { question = "q" }\nderived given = test and expect\n')
+    assert [i.name for i in sf.items if isinstance(i, (ir.Proposition, ir.Derived))] == [
+        "test",
+        "given",
+    ]

@@ -55,6 +55,52 @@ RT_SIMPLE = """response_type refuse "Refuse" {
 }
 """
 GOOD = HEADER + "\n" + P_APOLOGY + "\n" + P_REFUSES + "\n" + RT_SIMPLE
+GOOD_DERIVED = (
+    GOOD.replace("when apology and refuses", "when polite_refusal")
+    + "\nderived polite_refusal = apology and refuses\n"
+)
+TEST_CLASH = """
+test "a polite refusal is ideal" {
+  response_type refuse
+  given {
+    refuses = false
+    polite_refusal = true
+  }
+  expect ideal
+}
+"""
+TEST_NO_TYPE = """
+test "an apology with a refusal is ideal" {
+  given {
+    apology = true
+    refuses = true
+  }
+  expect ideal
+}
+"""
+P_LONG = """
+proposition long_reply {
+  match length > 80 words
+}
+"""
+TEST_LONG = """
+test "a refusal is short" {
+  response_type refuse
+  completion "Sorry, I can't help with that."
+  expect {
+    long_reply = false
+  }
+}
+"""
+TEST_FILE = """test "a refusal without an apology is less good" {
+  response_type refuse
+  given {
+    apology = false
+    refuses = true
+  }
+  expect less_good
+}
+"""
 
 
 def hotline_policy(match: str) -> str:
@@ -286,11 +332,15 @@ CASES: list[Case] = [
     ),
     Case(
         "E011",
-        "The file checked has no `policy` header. Library files (meant to be imported) "
-        "have none; check the policy that imports them instead.",
+        "A file without a `policy` header is a library: it may hold propositions, "
+        "derived propositions and imports, and `specc check` checks it alone. Anything "
+        "else (a response type, tiers, a reward, grader or constraint block) belongs to "
+        "a policy and needs the header. `specc compile` and `specc build` need a policy, "
+        "so for them every file without a header is E011.",
         {"support.rbr": GOOD.replace(HEADER + "\n", "")},
         {"support.rbr": GOOD},
-        'Start the policy with `policy "NAME" version "VERSION"`.',
+        'Start the policy with `policy "NAME" version "VERSION"` (or move the response '
+        "type into the policy that imports this library).",
     ),
     Case(
         "E012",
@@ -630,10 +680,68 @@ CASES: list[Case] = [
         fixed_display=big_display(interleaved=True),
     ),
     Case(
+        "E301",
+        "A test's givens cannot all hold for one reply (here `polite_refusal` needs "
+        "`refuses`), so the test would check nothing. The note names the answer that "
+        "clashes with the ones before it.",
+        {"support.rbr": GOOD_DERIVED + TEST_CLASH},
+        {"support.rbr": GOOD_DERIVED + TEST_CLASH.replace("refuses = false", "refuses = true")},
+        "Fix the answer that is wrong, or drop it: a derived proposition in `given` "
+        "already fixes the answers it is made of.",
+    ),
+    Case(
+        "E302",
+        "A test is missing a part: a test that expects a tier names its response type "
+        "(`response_type NAME`); every test has at least one `expect`; a test with "
+        "conversation turns has a `completion`; and a test either gives answers "
+        "(`given`) or has a completion graded, not both.",
+        {"support.rbr": GOOD + TEST_NO_TYPE},
+        {"support.rbr": GOOD + TEST_NO_TYPE.replace("{\n  given", "{\n  response_type refuse\n  given")},
+        "Add what is missing; here, the response type the tier belongs to.",
+    ),
+    Case(
+        "E303",
+        "A completion test is graded like a data row of its response type: only the "
+        "propositions that type's rules and reward features use are graded. An "
+        "expectation about any other proposition could never be checked.",
+        {"support.rbr": GOOD + P_LONG + TEST_LONG},
+        {
+            "support.rbr": GOOD.replace(
+                "  unacceptable  otherwise\n",
+                "  unacceptable  otherwise\n  reward {\n    extra = [long_reply]\n  }\n",
+            )
+            + P_LONG
+            + TEST_LONG
+        },
+        "Test the proposition under a response type that uses it, or make it a reward "
+        "feature of this one with `extra`.",
+    ),
+    Case(
+        "E304",
+        "A file of tests has no header: it imports the one policy it tests, whose names "
+        "are then in scope, and holds nothing but that import and tests. Here it "
+        "imports a library instead of the policy.",
+        {
+            "support_test.rbr": 'import "lib/common.rbr"\n\n' + TEST_FILE,
+            "support.rbr": HEADER + '\nimport "lib/common.rbr"\n\n' + RT_SIMPLE,
+            "lib/common.rbr": P_APOLOGY + "\n" + P_REFUSES,
+        },
+        {
+            "support_test.rbr": 'import "support.rbr"\n\n' + TEST_FILE,
+            "support.rbr": HEADER + '\nimport "lib/common.rbr"\n\n' + RT_SIMPLE,
+            "lib/common.rbr": P_APOLOGY + "\n" + P_REFUSES,
+        },
+        "Import the policy; its libraries come with it.",
+        target="support_test.rbr",
+        show=("support_test.rbr",),
+    ),
+    Case(
         "W001",
         "A proposition or derived proposition in the policy file is not used by any "
         "rule, `extra` list or constraint, so grading it would be wasted work. "
-        "(Unused propositions of imported libraries are not reported.)",
+        "(Unused propositions of imported libraries are not reported, nor are those of a "
+        "library checked on its own: a library exports them. Tests do not count as a use: "
+        "a proposition only a test mentions is still never graded.)",
         {
             "support.rbr": sub(
                 GOOD,
@@ -870,6 +978,10 @@ def shorten_e007(text: str) -> str:
 
 
 def main() -> None:
+    paths = [a for a in sys.argv[1:] if a != "--check"]
+    if len(paths) != 1 or not paths[0].endswith(".md"):
+        sys.exit(f"usage: {Path(__file__).name} [--check] docs/diagnostics.md")
+    target = Path(paths[0])
     work = Path(tempfile.mkdtemp(prefix="specc-diag-"))
     parts: list[str] = []
     problems: list[str] = []
@@ -925,7 +1037,6 @@ def main() -> None:
     )
     text = intro.replace("{{E101}}", block(samples["E101"])).replace("{{INDEX}}", index).replace("{{GOOD}}", block(GOOD)) + "\n" + "\n".join(parts)
     shutil.rmtree(work)
-    target = Path(sys.argv[-1])
     if "--check" in sys.argv:
         if target.read_text(encoding="utf-8") != text:
             print(f"{target} is stale: rerun {Path(__file__).name} {target}", file=sys.stderr)

@@ -1,0 +1,221 @@
+"""``specc serve``: load the reward, bind the socket, run uvicorn until SIGTERM.
+
+The model is loaded (and an hf model warmed up) before the socket opens, so a bad
+artifact or grader fails with exit code 1 or 2 and no half-started server. SIGTERM
+(or Ctrl-C) stops accepting connections, answers the requests in flight, stops the
+batcher and exits 0 (Ctrl-C: 130); ``--shutdown-timeout`` bounds the wait.
+
+:class:`BackgroundServer` runs the same server on a thread, for tests, benchmarks
+and notebooks::
+
+    with BackgroundServer(create_app(engine, ServeConfig())) as srv:
+        requests.post(srv.url + "/get_reward", json=...)
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+from specc.errors import UsageError
+from specc.serve.config import LagrangeOptions, ServeConfig, is_loopback
+
+log = logging.getLogger("specc.serve")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket (port 0: any free port)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UsageError(f"cannot resolve --host {host!r}: {exc.strerror}") from None
+    family, _, _, _, address = infos[0]
+    try:
+        sock = socket.create_server(address, family=family, backlog=2048)
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def uvicorn_server(
+    app: Any,
+    *,
+    max_connections: int = ServeConfig.max_connections,
+    shutdown_timeout: float = 60.0,
+    log_level: str = "warning",
+) -> Any:
+    """A ``uvicorn.Server`` for ``app`` with specc's limits (no access log: the
+    query string may hold the API key)."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        lifespan="on",
+        access_log=False,
+        log_level=log_level,
+        limit_concurrency=max_connections,
+        timeout_keep_alive=5,
+        timeout_graceful_shutdown=max(1, math.ceil(shutdown_timeout)),
+        server_header=False,
+    )
+    return uvicorn.Server(config)
+
+
+class BackgroundServer:
+    """uvicorn serving ``app`` on a thread, on ``host`` and a free port."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, **options: Any):
+        self.sock = bind(host, port)
+        self.server = uvicorn_server(app, **options)
+        addr = self.sock.getsockname()
+        self.url = f"http://{addr[0] if ':' not in addr[0] else f'[{addr[0]}]'}:{addr[1]}"
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
+        )
+
+    def __enter__(self) -> BackgroundServer:
+        self.thread.start()
+        deadline = time.monotonic() + 120
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=120)
+        self.sock.close()
+
+
+def _exit_zero(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
+def _positive(args: argparse.Namespace, *names: str) -> None:
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value <= 0:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} must be greater than 0, not {value}")
+
+
+def config_from_args(args: argparse.Namespace) -> ServeConfig:
+    """The app settings from the parsed ``specc serve`` options."""
+    _positive(args, "max_body_bytes", "max_batch", "max_request_rows", "max_queue", "body_timeout")
+    if args.max_wait_ms < 0:
+        raise UsageError(f"--max-wait-ms must be 0 or more, not {args.max_wait_ms}")
+    eos = () if args.keep_eos else tuple(args.eos_text or ServeConfig().eos_texts)
+    return ServeConfig(
+        api_key=args.api_key or None,
+        max_body_bytes=args.max_body_bytes,
+        body_timeout_s=args.body_timeout,
+        max_request_rows=args.max_request_rows,
+        max_batch_rows=args.max_batch,
+        max_wait_ms=args.max_wait_ms,
+        max_queue_rows=args.max_queue,
+        eos_texts=eos,
+        default_response_type=args.response_type,
+    )
+
+
+def lagrange_from_args(args: argparse.Namespace) -> LagrangeOptions:
+    """The multipliers' settings (``specc.safe`` checks the controller's own)."""
+    _positive(args, "lambda_every")
+    if args.lambda_state is not None:
+        parent = Path(args.lambda_state).resolve().parent
+        if not parent.is_dir():
+            raise UsageError(f"--lambda-state: no folder {str(parent)!r}")
+    return LagrangeOptions(
+        enabled=not args.no_constraints,
+        every=args.lambda_every,
+        lambda_init=args.lambda_init,
+        lr=args.lambda_lr,
+        window=args.lambda_window,
+        lambda_max=args.lambda_max,
+        delay=args.lambda_delay,
+        state_path=args.lambda_state,
+    )
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """The ``specc serve`` command; returns the exit code."""
+    from specc.serve.app import create_app
+    from specc.serve.engine import RewardEngine
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_zero)  # before uvicorn: exit 0, not -15
+    if not is_loopback(args.host) and not args.allow_remote:
+        raise UsageError(
+            f"refusing to listen on {args.host!r}: specc serve listens on loopback only "
+            "unless --allow-remote is given (then set --api-key too)"
+        )
+    _positive(args, "max_connections", "shutdown_timeout")
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port must be between 0 and 65535, not {args.port}")
+    config = config_from_args(args)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="specc serve: %(levelname)s: %(message)s", stream=sys.stderr
+        )
+    engine = RewardEngine.load(
+        args.artifact,
+        args.grader,
+        lagrange_from_args(args),
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=args.batch_size,
+        concurrency=args.concurrency,
+    )
+    if config.default_response_type is not None:
+        try:
+            engine.artifact.response_type(config.default_response_type)
+        except KeyError as exc:
+            raise UsageError(f"--response-type: {exc.args[0]}") from None
+    engine.warm_up()
+    sock = bind(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    app = create_app(engine, config)
+    server = uvicorn_server(
+        app, max_connections=args.max_connections, shutdown_timeout=args.shutdown_timeout
+    )
+    m = engine.artifact.manifest
+    shown = f"[{host}]" if ":" in host else host
+    shaping = ""
+    if engine.shaping:
+        lams = ", ".join(f"{c} {v['lambda']:.4g}" for c, v in engine.lagrange_status().items())
+        shaping = f"; rewards shaped by constraints (lambda: {lams})"
+    print(
+        f"specc serve: {m.name} {m.version} graded by {engine.grader_source} on "
+        f"http://{shown}:{port} (POST /get_reward, /score; GET /health, /metrics){shaping}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        server.run(sockets=[sock])
+    except SystemExit as exc:  # uvicorn re-raises the SIGTERM it handled: we are done
+        if exc.code not in (0, None):
+            raise
+    finally:
+        sock.close()
+    if not server.started:
+        print("specc serve: the server failed to start", file=sys.stderr)
+        return 1
+    n = engine.completions
+    print(f"specc serve: stopped after {n} completion{'' if n == 1 else 's'}", file=sys.stderr)
+    return 0
