@@ -247,8 +247,8 @@ def test_malformed_json_is_a_data_error(mutate: object, message: str) -> None:
 
 def test_json_is_byte_for_byte_deterministic_across_processes() -> None:
     script = (
-        "import json, sys; sys.path.insert(0, 'tests/logic/..'); "
-        "from tests.logic.helpers import reference_policy; "
+        "import json, sys; sys.path.insert(0, 'tests/logic'); "
+        "from helpers import reference_policy; "
         "from specc.logic.runtime import compile_rules; "
         "print(json.dumps(compile_rules(reference_policy()).to_json(), sort_keys=True))"
     )
