@@ -331,23 +331,11 @@ def _command(sub: Any, name: str, summary: str, example: str) -> argparse.Argume
 _GRADERS = "hf:PATH | openai:URL#MODEL | openai-chat:URL#MODEL | labels | rules"
 
 
-def add_grading_options(p: argparse.ArgumentParser, *, cache_default: str) -> None:
-    """The options of ``specc grade`` that say how to grade (``build`` takes them too)."""
-    from specc.argtypes import device, positive_int, seconds
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """How a grader runs: ``--batch-size``, ``--device``, ``--dtype``, ``--concurrency``
+    (every command that builds a grader takes them)."""
+    from specc.argtypes import device, positive_int
 
-    p.add_argument(
-        "--limit",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="use only the first N rows (default: all)",
-    )
-    p.add_argument(
-        "--cache",
-        default=None,
-        metavar="PATH",
-        help=f"the sqlite grade cache (default: {cache_default})",
-    )
     p.add_argument(
         "--batch-size",
         type=positive_int,
@@ -374,6 +362,27 @@ def add_grading_options(p: argparse.ArgumentParser, *, cache_default: str) -> No
         metavar="N",
         help="openai: requests in flight at once (default: 8)",
     )
+
+
+def add_grading_options(p: argparse.ArgumentParser, *, cache_default: str) -> None:
+    """The options of ``specc grade`` that say how to grade (``build`` and ``eval`` take
+    them too): which rows, the cache, the model options and the openai request limits."""
+    from specc.argtypes import positive_int, seconds
+
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="use only the first N rows (default: all)",
+    )
+    p.add_argument(
+        "--cache",
+        default=None,
+        metavar="PATH",
+        help=f"the sqlite grade cache (default: {cache_default})",
+    )
+    add_model_options(p)
     p.add_argument(
         "--timeout",
         type=seconds,
@@ -418,7 +427,7 @@ def _add_allow_path(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from specc import __version__
-    from specc.argtypes import device, fraction, non_negative_int, positive_int, share
+    from specc.argtypes import fraction, non_negative_int, share
 
     p = _Parser(
         prog="specc",
@@ -498,32 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="grade cache for completion tests, ':memory:' for none (default: "
         "$SPECC_GRADE_CACHE, else ~/.cache/specc/test-grades.sqlite)",
     )
-    t.add_argument(
-        "--batch-size",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="rows per batch (default: the grader's)",
-    )
-    t.add_argument(
-        "--device",
-        type=device,
-        default="auto",
-        help="hf: cpu, cuda, cuda:N, mps or xpu (default: auto)",
-    )
-    t.add_argument(
-        "--dtype",
-        default="auto",
-        choices=("auto", "float32", "bfloat16", "float16"),
-        help="hf: weights dtype (default: auto)",
-    )
-    t.add_argument(
-        "--concurrency",
-        type=positive_int,
-        default=8,
-        metavar="N",
-        help="openai: requests in flight at once (default: 8)",
-    )
+    add_model_options(t)
     t.add_argument(
         "-q", "--quiet", action="store_true", help="list failures and skips only (default: off)"
     )
@@ -898,17 +882,7 @@ def _add_serve(sub: Any) -> None:
         help="JSON file the multipliers are restored from and saved to after each step "
         "(default: none, they start afresh)",
     )
-    s.add_argument("--batch-size", type=int, default=None, help="hf: rows per forward pass (16)")
-    s.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, ... (default: auto)")
-    s.add_argument(
-        "--dtype",
-        default="auto",
-        choices=("auto", "float32", "bfloat16", "float16"),
-        help="hf: weights dtype (default: auto)",
-    )
-    s.add_argument(
-        "--concurrency", type=int, default=8, help="openai: requests in flight (default: 8)"
-    )
+    add_model_options(s)
     s.set_defaults(func=cmd_serve)
 
 

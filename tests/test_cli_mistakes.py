@@ -274,6 +274,27 @@ MISTAKES = [
         r"argument --batch-size: must be a whole number of at least 1",
         HELP_HINT,
     ),
+    Mistake(
+        "serve --batch-size 0",
+        ("serve", "{art}", "--grader", "labels", "--batch-size", "0"),
+        2,
+        r"argument --batch-size: must be a whole number of at least 1",
+        HELP_HINT,
+    ),
+    Mistake(
+        "eval --holdout 1",
+        ("eval", "{art}", "{data}", "--grader", "labels", "--calibrate", "--holdout", "1"),
+        2,
+        r"argument --holdout: must be a fraction between 0 and 1",
+        HELP_HINT,
+    ),
+    Mistake(
+        "test --concurrency 0",
+        ("test", "{spec}", "--concurrency", "0"),
+        2,
+        r"argument --concurrency: must be a whole number of at least 1",
+        HELP_HINT,
+    ),
     # -- files the machine refuses
     Mistake(
         "permission denied on the input (simulated: open raises EACCES)",
