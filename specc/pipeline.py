@@ -26,7 +26,14 @@ if TYPE_CHECKING:
 
 Locate = Callable[[int], str]  # row index -> "file:line"
 
-__all__ = ["fit_artifact", "polarity", "run_build", "run_explain", "run_fit"]
+__all__ = [
+    "fit_artifact",
+    "grading_options",
+    "polarity",
+    "run_build",
+    "run_explain",
+    "run_fit",
+]
 
 
 def _say(message: str, quiet: bool = False) -> None:
@@ -191,9 +198,12 @@ def _fit_and_save(
     args: argparse.Namespace,
     extra: Mapping[str, Any] | None = None,
     locate: Locate | None = None,
-) -> list[FitResult]:
+) -> tuple[list[FitResult], dict[str, Any]]:
+    """Fit, save the weights and the report, print the summary table (unless
+    ``args.json``); returns the results and their JSON summary (``--json``)."""
     from specc.files import Staging
     from specc.fit import summary_table, write_report
+    from specc.fit.report import report_dict
     from specc.grade import read_features
     from specc.weights import WEIGHTS_DIR, save_weights, weights_from_results
 
@@ -219,13 +229,34 @@ def _fit_and_save(
     quiet = getattr(args, "quiet", False)
     for w in warnings:
         _say(f"warning: {w}", quiet)
-    print(summary_table(results))
+    if not getattr(args, "json", False):
+        print(summary_table(results))
     _say(
         f"weights -> {artifact.path / WEIGHTS_DIR}\nreport  -> {paths.json}"
         + (f", {paths.png}" if paths.png else ""),
         quiet,
     )
-    return results
+    return results, {
+        "weights": str(artifact.path / WEIGHTS_DIR),
+        "report": str(paths.json),
+        "plot": str(paths.png) if paths.png else None,
+        "warnings": warnings,
+        **report_dict(results, spec_hash=artifact.spec_hash, extra=extra),
+    }
+
+
+def grading_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`~specc.grade.command.run_grade` that the grading
+    options (``specc.cli.add_grading_options``) set, for ``grade`` and ``build``."""
+    return {
+        "limit": args.limit,
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "dtype": args.dtype,
+        "concurrency": args.concurrency,
+        "timeout": args.timeout,
+        "top_logprobs": args.top_logprobs,
+    }
 
 
 def run_fit(args: argparse.Namespace) -> int:
@@ -238,7 +269,9 @@ def run_fit(args: argparse.Namespace) -> int:
     if not features.exists():
         raise UsageError(f"{features}: no such file; write it with `specc grade`")
     report_dir = Path(args.report) if args.report else artifact.path
-    _fit_and_save(artifact, features, report_dir, args)
+    _, summary = _fit_and_save(artifact, features, report_dir, args)
+    if args.json:
+        print(json.dumps(summary, indent=2, allow_nan=False))
     return 0
 
 
@@ -272,8 +305,10 @@ def run_build(args: argparse.Namespace) -> int:
         data,
         args.grader,
         features,
-        cache_path=out / "grade-cache.sqlite",
+        cache_path=args.cache or out / "grade-cache.sqlite",
         progress=not quiet,
+        notify=None if not quiet else _silent,
+        **grading_options(args),
     )
     _say(f"[3/4] graded {summary['rows']} rows with {args.grader} -> {features}", quiet)
     _say("[4/4] fitting", quiet)
@@ -285,7 +320,7 @@ def run_build(args: argparse.Namespace) -> int:
             wheres.extend(row.where for row in read_rows(data))
         return wheres[i]
 
-    _fit_and_save(
+    _, fitted = _fit_and_save(
         load_artifact(out),
         features,
         out,
@@ -294,27 +329,55 @@ def run_build(args: argparse.Namespace) -> int:
         locate=locate,
     )
     _say(f"done in {time.perf_counter() - t0:.1f} s", quiet)
+    if args.json:
+        print(json.dumps({"grade": summary, "fit": fitted}, indent=2, allow_nan=False))
     return 0
 
 
+def _silent(message: str) -> None:
+    """Drops a notice (``-q``)."""
+
+
 def run_explain(args: argparse.Namespace) -> int:
+    from specc.jsonl import MAX_LINE_BYTES, parse_line
+    from specc.oserrors import os_error
+
     try:
-        text = sys.stdin.read() if args.row == "-" else Path(args.row).read_text(encoding="utf-8")
+        if args.row == "-":
+            raw = sys.stdin.buffer.read(MAX_LINE_BYTES + 1)
+        else:
+            with Path(args.row).open("rb") as f:
+                raw = f.read(MAX_LINE_BYTES + 1)
     except OSError as exc:
-        raise UsageError(f"{args.row}: cannot read: {exc.strerror}") from None
-    try:
-        row = json.loads(text)
-    except json.JSONDecodeError as exc:
+        raise os_error(exc, args.row, "read") from None
+    if len(raw) > MAX_LINE_BYTES:
         raise DataError(
-            f"not valid JSON: {exc.msg}", where=f"{args.row}:{exc.lineno}:{exc.colno}"
-        ) from None
+            f"larger than {MAX_LINE_BYTES // (1024 * 1024)} MiB",
+            args.row,
+            "give one row (a JSON object in the data format)",
+        )
+    try:
+        row = parse_line(raw, args.row)  # bounded depth and numbers, strict UTF-8
+    except DataError:
+        try:  # a syntax error: say where as line:col (the file may span lines)
+            json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"not valid JSON: {exc.msg}", where=f"{args.row}:{exc.lineno}:{exc.colno}"
+            ) from None
+        except (ValueError, RecursionError):
+            pass
+        raise
     if not isinstance(row, dict):
         raise DataError("expected one JSON object (a data row)", where=args.row)
     # Verify the artifact before the reward (and torch) loads: a bad one fails fast.
     artifact = load_artifact(args.artifact)
     from specc.reward import load
 
-    reward = load(artifact, grader=args.grader)
+    if getattr(args, "quiet", False):
+        reward = load(artifact, grader=args.grader, notify=_silent)
+    else:
+        reward = load(artifact, grader=args.grader)
     explanation = reward.explain(row)
     if args.json:
         print(json.dumps(explanation.to_json(), indent=2))
