@@ -150,6 +150,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
     from specc.compiler import compile_spec
 
     manifest = compile_spec(args.spec, args.output, _allow_paths(args))
+    if args.json:
+        info = {
+            "name": manifest.name,
+            "version": manifest.version,
+            "spec_hash": manifest.spec_hash,
+            "output": str(args.output),
+            "propositions": len(manifest.propositions),
+            "response_types": len(manifest.response_types),
+        }
+        print(json.dumps(info, indent=2))
+        return int(Exit.OK)
     print(
         f"compiled {manifest.name} {manifest.version} -> {args.output} "
         f"(spec_hash {manifest.spec_hash[:12]}, {len(manifest.propositions)} propositions, "
@@ -161,23 +172,31 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from specc.grade.command import run_grade
+    from specc.pipeline import grading_options
 
     summary = run_grade(
         args.artifact,
         args.data,
         args.grader,
         args.output,
-        limit=args.limit,
         cache_path=args.cache,
-        batch_size=args.batch_size,
         progress=not args.quiet,
-        device=args.device,
-        dtype=args.dtype,
-        concurrency=args.concurrency,
+        notify=_notices(args.quiet),
+        **grading_options(args),
     )
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     return int(Exit.OK)
+
+
+def _notices(quiet: bool) -> Callable[[str], None]:
+    """Where the openai client's retry notices go: stderr, or nowhere with ``-q``."""
+
+    def say(message: str) -> None:
+        if not quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    return say
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -242,6 +261,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         device=args.device,
         dtype=args.dtype,
         concurrency=args.concurrency,
+        timeout=args.timeout,
+        top_logprobs=args.top_logprobs,
         progress=not args.quiet,
         few_shot=not args.no_few_shot,
         calibrate=args.calibrate,
@@ -290,18 +311,107 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         print(f"specc: error: {message}", file=sys.stderr)
+        if "= hint:" not in message:
+            print(f"  = hint: see `{self.prog} --help`", file=sys.stderr)
         raise SystemExit(int(Exit.USAGE))
 
 
-def _count(text: str) -> int:
-    """A whole number >= 0, for argparse."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return value
+def _command(sub: Any, name: str, summary: str, example: str) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` ends with ``example`` (one command per line)."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=summary,
+        description=summary[:1].upper() + summary[1:] + ".",
+        epilog="example:\n" + "\n".join(f"  {line}" for line in example.splitlines()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+_GRADERS = "hf:PATH | openai:URL#MODEL | openai-chat:URL#MODEL | labels | rules"
+
+
+def add_model_options(p: argparse.ArgumentParser) -> None:
+    """How a grader runs: ``--batch-size``, ``--device``, ``--dtype``, ``--concurrency``
+    (every command that builds a grader takes them)."""
+    from specc.argtypes import device, positive_int
+
+    p.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="prompts per batch (default: 16 for hf, 4 x --concurrency for openai)",
+    )
+    p.add_argument(
+        "--device",
+        type=device,
+        default="auto",
+        help="hf: cpu, cuda, cuda:N, mps or xpu (default: auto: CUDA, then MPS, then the CPU)",
+    )
+    p.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="hf: the weights' dtype (default: auto: bfloat16 on GPUs that have it, else float32)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=8,
+        metavar="N",
+        help="openai: requests in flight at once (default: 8)",
+    )
+
+
+def add_grading_options(p: argparse.ArgumentParser, *, cache_default: str) -> None:
+    """The options of ``specc grade`` that say how to grade (``build`` and ``eval`` take
+    them too): which rows, the cache, the model options and the openai request limits."""
+    from specc.argtypes import positive_int, seconds
+
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="use only the first N rows (default: all)",
+    )
+    p.add_argument(
+        "--cache",
+        default=None,
+        metavar="PATH",
+        help=f"the sqlite grade cache (default: {cache_default})",
+    )
+    add_model_options(p)
+    p.add_argument(
+        "--timeout",
+        type=seconds,
+        default=60.0,
+        metavar="SECONDS",
+        help="openai: deadline of each request, from connecting to the last byte of the "
+        "reply; retried up to 6 times (default: 60)",
+    )
+    p.add_argument(
+        "--top-logprobs",
+        type=positive_int,
+        default=20,
+        metavar="N",
+        help="openai: top tokens the server returns at the answer slot; raise it when the "
+        "yes/no words fall outside them (default: 20)",
+    )
+
+
+def _output_options(p: argparse.ArgumentParser, results: str) -> None:
+    p.add_argument(
+        "--json", action="store_true", help=f"print {results} as JSON on stdout (default: text)"
+    )
+    p.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress, notices or warnings (specc's or other libraries'); errors and "
+        "results still print",
+    )
 
 
 def _add_allow_path(p: argparse.ArgumentParser) -> None:
@@ -317,22 +427,43 @@ def _add_allow_path(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from specc import __version__
+    from specc.argtypes import fraction, non_negative_int, share
 
     p = _Parser(
         prog="specc",
         description="Compile rule-based reward policies (.rbr) into graders and rewards.",
+        epilog="example:\n  specc build policies/safety.rbr --data policies/data/safety.jsonl "
+        "-o out/safety\n\nrun `specc COMMAND --help` for a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--version", action="version", version=f"specc {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks for internal errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    c = sub.add_parser("check", help="check specs and print diagnostics")
-    c.add_argument("files", nargs="+", metavar="SPEC")
-    c.add_argument("--format", choices=("text", "json"), default="text")
-    c.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    c = _command(
+        sub,
+        "check",
+        "check specs and print diagnostics",
+        "specc check policies/safety.rbr\nspecc check --format json --strict policies/*.rbr",
+    )
+    c.add_argument("files", nargs="+", metavar="SPEC", help="the .rbr files to check")
+    c.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text on stderr, or a JSON array of diagnostics on stdout (default: text)",
+    )
+    c.add_argument(
+        "--json",
+        dest="format",
+        action="store_const",
+        const="json",
+        help="the same as --format json",
+    )
+    c.add_argument("--strict", action="store_true", help="treat warnings as errors (exit 1)")
     c.add_argument(
         "--max-diagnostics",
-        type=_count,
+        type=non_negative_int,
         default=None,
         metavar="N",
         help="print at most N diagnostics, then a count per code (default: 50; 0 prints "
@@ -351,8 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
             "test fails or the spec has errors."
         ),
         epilog=(
-            "example: specc test policies/minimal.rbr policies/safety_test.rbr\n"
-            "         specc test policies/safety_test.rbr --grader rules --format json"
+            "example:\n"
+            "  specc test policies/minimal.rbr policies/safety_test.rbr\n"
+            "  specc test policies/safety_test.rbr --grader rules --format json"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -375,22 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="grade cache for completion tests, ':memory:' for none (default: "
         "$SPECC_GRADE_CACHE, else ~/.cache/specc/test-grades.sqlite)",
     )
-    t.add_argument(
-        "--batch-size", type=int, default=None, help="rows per batch (default: the grader's)"
-    )
-    t.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, ... (default: auto)")
-    t.add_argument(
-        "--dtype",
-        default="auto",
-        choices=("auto", "float32", "bfloat16", "float16"),
-        help="hf: weights dtype (default: auto)",
-    )
-    t.add_argument(
-        "--concurrency",
-        type=int,
-        default=8,
-        help="openai: requests in flight at once (default: 8)",
-    )
+    add_model_options(t)
     t.add_argument(
         "-q", "--quiet", action="store_true", help="list failures and skips only (default: off)"
     )
@@ -402,61 +519,124 @@ def build_parser() -> argparse.ArgumentParser:
     _add_allow_path(t)
     t.set_defaults(func=cmd_test)
 
-    f = sub.add_parser("fmt", help="rewrite specs in the canonical layout")
-    f.add_argument("files", nargs="+", metavar="SPEC")
+    f = _command(
+        sub,
+        "fmt",
+        "rewrite specs in the canonical layout",
+        "specc fmt policies/*.rbr\nspecc fmt --check policies/safety.rbr",
+    )
+    f.add_argument("files", nargs="+", metavar="SPEC", help="the .rbr files to format")
     g = f.add_mutually_exclusive_group()
     g.add_argument("--check", action="store_true", help="exit 1 if a file would change")
     g.add_argument("--diff", action="store_true", help="print a diff instead of writing")
     f.set_defaults(func=cmd_fmt)
 
-    k = sub.add_parser("compile", help="compile a spec into an artifact directory")
-    k.add_argument("spec", metavar="SPEC")
-    k.add_argument("-o", "--output", required=True, metavar="DIR")
+    k = _command(
+        sub,
+        "compile",
+        "compile a spec into an artifact directory",
+        "specc compile policies/safety.rbr -o out/safety",
+    )
+    k.add_argument("spec", metavar="SPEC", help="the policy's root .rbr file")
+    k.add_argument(
+        "-o", "--output", required=True, metavar="DIR", help="the artifact directory to write"
+    )
+    k.add_argument(
+        "--json", action="store_true", help="print what was compiled as JSON (default: text)"
+    )
     _add_allow_path(k)
     k.set_defaults(func=cmd_compile)
 
-    gr = sub.add_parser("grade", help="grade conversations into features")
-    gr.add_argument("artifact", metavar="ARTIFACT")
-    gr.add_argument("data", metavar="DATA.jsonl")
+    gr = _command(
+        sub,
+        "grade",
+        "grade conversations into features",
+        "specc grade out/safety data.jsonl --grader hf:models/grader -o features.jsonl\n"
+        "specc grade out/safety data.jsonl -o features.jsonl \\\n"
+        "    --grader openai:http://127.0.0.1:8000/v1#grader --concurrency 16",
+    )
+    gr.add_argument("artifact", metavar="ARTIFACT", help="a directory from `specc compile`")
+    gr.add_argument("data", metavar="DATA.jsonl", help="the rows to grade, one JSON object a line")
     gr.add_argument(
-        "--grader",
+        "-o",
+        "--output",
         required=True,
-        help="hf:PATH | openai:URL#MODEL | openai-chat:URL#MODEL | labels | rules",
+        metavar="FEATURES.jsonl",
+        help="the feature rows to write (atomically)",
     )
-    gr.add_argument("-o", "--output", required=True, metavar="FEATURES.jsonl")
-    gr.add_argument("--limit", type=int, default=None, help="grade only the first N rows")
-    gr.add_argument(
-        "--cache",
-        default=None,
-        help="grade cache (default: OUTPUT.cache.sqlite or $SPECC_GRADE_CACHE)",
-    )
-    gr.add_argument("--batch-size", type=int, default=None, help="rows per batch")
-    gr.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, ... (auto)")
-    gr.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
-    gr.add_argument("--concurrency", type=int, default=8, help="openai: requests in flight at once")
-    gr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    gr.add_argument("--json", action="store_true", help="print the summary as JSON")
+    gr.add_argument("--grader", required=True, metavar="G", help=_GRADERS)
+    add_grading_options(gr, cache_default="OUTPUT.cache.sqlite, or $SPECC_GRADE_CACHE")
+    _output_options(gr, "the summary")
     gr.set_defaults(func=cmd_grade)
 
-    ft = sub.add_parser("fit", help="fit the reward weights on graded features")
-    ft.add_argument("artifact", metavar="ARTIFACT")
-    ft.add_argument("features", metavar="FEATURES.jsonl")
-    ft.add_argument("--optimizer", choices=("adamw", "lbfgs"), default=None)
-    ft.add_argument("--valid-fraction", type=float, default=0.2)
-    ft.add_argument("--seed", type=int, default=0)
-    ft.add_argument("--report", default=None, metavar="DIR", help="where report.json/png go")
+    def fit_options(q: argparse.ArgumentParser) -> None:
+        q.add_argument(
+            "--optimizer",
+            choices=("adamw", "lbfgs"),
+            default=None,
+            help="the optimiser (default: each response type's, from the spec)",
+        )
+        q.add_argument(
+            "--valid-fraction",
+            type=fraction,
+            default=0.2,
+            metavar="F",
+            help="share of prompts held out for validation, 0 to hold none (default: 0.2)",
+        )
+        q.add_argument(
+            "--seed",
+            type=non_negative_int,
+            default=0,
+            metavar="N",
+            help="seed of the validation split (default: 0)",
+        )
+
+    ft = _command(
+        sub,
+        "fit",
+        "fit the reward weights on graded features",
+        "specc fit out/safety features.jsonl\nspecc fit out/safety features.jsonl --json",
+    )
+    ft.add_argument("artifact", metavar="ARTIFACT", help="a directory from `specc compile`")
+    ft.add_argument("features", metavar="FEATURES.jsonl", help="feature rows from `specc grade`")
+    fit_options(ft)
+    ft.add_argument(
+        "--report",
+        default=None,
+        metavar="DIR",
+        help="where report.json and report.png go (default: the artifact)",
+    )
     ft.add_argument("--strict-labels", action="store_true", help=_STRICT_LABELS)
+    _output_options(ft, "the fit's metrics")
     ft.set_defaults(func=cmd_fit)
 
-    b = sub.add_parser("build", help="check, compile, grade, fit and report in one go")
-    b.add_argument("spec", metavar="SPEC")
-    b.add_argument("--data", required=True, metavar="DATA.jsonl")
-    b.add_argument("-o", "--output", required=True, metavar="DIR")
-    b.add_argument("--grader", default="labels", help="as for `specc grade` (default: labels)")
-    b.add_argument("--optimizer", choices=("adamw", "lbfgs"), default=None)
-    b.add_argument("--valid-fraction", type=float, default=0.2)
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--quiet", action="store_true")
+    b = _command(
+        sub,
+        "build",
+        "check, compile, grade, fit and report in one go",
+        "specc build policies/safety.rbr --data policies/data/safety.jsonl -o out/safety\n"
+        "specc build policies/safety.rbr --data d.jsonl -o out/s --grader hf:models/grader",
+    )
+    b.add_argument("spec", metavar="SPEC", help="the policy's root .rbr file")
+    b.add_argument(
+        "--data", required=True, metavar="DATA.jsonl", help="the rows to grade and fit on"
+    )
+    b.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="the artifact directory; features, cache, weights and report go in it too",
+    )
+    b.add_argument(
+        "--grader",
+        default="labels",
+        metavar="G",
+        help=f"{_GRADERS} (default: labels, the rows' own proposition values)",
+    )
+    add_grading_options(b, cache_default="DIR/grade-cache.sqlite")
+    fit_options(b)
+    _output_options(b, "the grading summary and the fit's metrics")
     _add_allow_path(b)
     b.add_argument("--strict-labels", action="store_true", help=_STRICT_LABELS)
     b.set_defaults(func=cmd_build)
@@ -554,12 +734,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument(
         "--holdout",
-        type=float,
+        type=share,
         default=0.3,
         metavar="SHARE",
         help="share of gold rows held out from the calibration fit (default: 0.3)",
     )
-    ev.add_argument("--seed", type=int, default=0, help="seed of the held-out draw (default: 0)")
+    ev.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="seed of the held-out draw (default: 0)",
+    )
     ev.add_argument(
         "--force",
         action="store_true",
@@ -570,40 +756,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip grading the propositions' own few-shot examples (default: check them)",
     )
-    ev.add_argument(
-        "--limit", type=int, default=None, help="use only the first N gold rows (default: all)"
-    )
-    ev.add_argument(
-        "--cache",
-        default=None,
-        help="grade cache (default: $SPECC_GRADE_CACHE, else GOLD.jsonl.cache.sqlite)",
-    )
-    ev.add_argument(
-        "--batch-size", type=int, default=None, help="rows per batch (default: the grader's)"
-    )
-    ev.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, ... (default: auto)")
-    ev.add_argument(
-        "--dtype",
-        default="auto",
-        choices=("auto", "float32", "bfloat16", "float16"),
-        help="hf: the model's dtype (default: auto)",
-    )
-    ev.add_argument(
-        "--concurrency",
-        type=int,
-        default=8,
-        help="openai: requests in flight at once (default: 8)",
-    )
+    add_grading_options(ev, cache_default="$SPECC_GRADE_CACHE, else GOLD.jsonl.cache.sqlite")
     ev.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar or messages (default: off)"
     )
     ev.set_defaults(func=cmd_eval)
 
-    e = sub.add_parser("explain", help="break one row's reward into contributions")
-    e.add_argument("artifact", metavar="ARTIFACT")
+    e = _command(
+        sub,
+        "explain",
+        "break one row's reward into contributions",
+        "specc explain out/safety row.json\nhead -1 data.jsonl | specc explain out/safety - --json",
+    )
+    e.add_argument("artifact", metavar="ARTIFACT", help="a fitted artifact directory")
     e.add_argument("row", metavar="ROW.json", help="a JSON file with one row, or - for stdin")
-    e.add_argument("--grader", default="labels")
-    e.add_argument("--json", action="store_true")
+    e.add_argument(
+        "--grader",
+        default="labels",
+        metavar="G",
+        help=f"{_GRADERS} (default: labels, the row's own proposition values)",
+    )
+    _output_options(e, "the explanation")
     e.set_defaults(func=cmd_explain)
 
     _add_serve(sub)
@@ -709,17 +882,7 @@ def _add_serve(sub: Any) -> None:
         help="JSON file the multipliers are restored from and saved to after each step "
         "(default: none, they start afresh)",
     )
-    s.add_argument("--batch-size", type=int, default=None, help="hf: rows per forward pass (16)")
-    s.add_argument("--device", default="auto", help="hf: cpu, cuda, cuda:1, ... (default: auto)")
-    s.add_argument(
-        "--dtype",
-        default="auto",
-        choices=("auto", "float32", "bfloat16", "float16"),
-        help="hf: weights dtype (default: auto)",
-    )
-    s.add_argument(
-        "--concurrency", type=int, default=8, help="openai: requests in flight (default: 8)"
-    )
+    add_model_options(s)
     s.set_defaults(func=cmd_serve)
 
 
@@ -730,6 +893,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return int(Exit.USAGE)
     func: Callable[[argparse.Namespace], int] = args.func
+    if getattr(args, "quiet", False):
+        from specc.grade.hf import quiet_third_party
+
+        quiet_third_party()
     try:
         return func(args)
     except SpecError as exc:
@@ -750,6 +917,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(Exit.INTERRUPTED)
     except BrokenPipeError:
         return int(Exit.OK)
+    except OSError as exc:  # disk full, permission denied, ... where no caller said more
+        from specc.oserrors import os_error
+
+        print(f"specc: error: {os_error(exc)}", file=sys.stderr)
+        return int(Exit.USAGE)
     except Exception as exc:  # the last line of defence: no tracebacks for users
         if args.debug:
             raise

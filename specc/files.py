@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from specc.errors import UsageError
+from specc.oserrors import os_error
 
 __all__ = [
     "PathRefused",
@@ -53,23 +54,11 @@ __all__ = [
     "write_bytes",
 ]
 
-_HINTS = {
-    errno.ENOSPC: "the disk is full; free some space and rerun",
-    errno.EDQUOT: "the disk quota is exhausted; free some space and rerun",
-    errno.EACCES: "choose a location you may write to",
-    errno.EPERM: "choose a location you may write to",
-    errno.EROFS: "the file system is read-only; choose another location",
-    errno.ENOTDIR: "a part of the path is a file, not a directory; choose another path",
-    errno.EISDIR: "the path is a directory; give a file name",
-    errno.ENAMETOOLONG: "choose a shorter path",
-    errno.ENOENT: "the folder cannot be created there; choose another location",
-}
-
 
 def _fail(path: Path | str, exc: OSError, action: str = "cannot write") -> UsageError:
-    reason = exc.strerror or str(exc)
-    hint = _HINTS.get(exc.errno or 0, "check the path and rerun")
-    return UsageError(f"{path}: {action}: {reason}\n  = hint: {hint}")
+    """``exc`` while doing ``action`` to ``path``, as a UsageError with the errno's hint
+    (one table for all of specc: :func:`specc.oserrors.os_error`)."""
+    return os_error(exc, path, action.removeprefix("cannot "))
 
 
 def _temp_name(target: Path, suffix: str) -> Path:

@@ -21,6 +21,7 @@ writes stay one row per line for every reader. Every failure is a
 Traceback (most recent call last):
 ...
 specc.errors.DataError: d.jsonl:3: number 1e999 is out of range (it overflows to infinity)
+  = hint: write numbers as finite floats or 64-bit integers of at most 64 characters; ...
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from specc.errors import DataError, UsageError
+from specc.oserrors import os_error
 
 __all__ = [
     "MAX_DEPTH",
@@ -51,6 +53,12 @@ MAX_DEPTH = 64
 #: The longest number literal, in characters.
 MAX_NUMBER_CHARS = 64
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+
+_DEPTH_HINT = "flatten the row; no field of the data format nests this deep"
+_NUMBER_HINT = (
+    "write numbers as finite floats or 64-bit integers of at most "
+    f"{MAX_NUMBER_CHARS} characters; an id can be a string"
+)
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SEPARATORS = re.compile("[\u2028\u2029]")
@@ -159,12 +167,16 @@ def parse_line(raw: bytes | str, where: str) -> Any:
             "each line must be one complete JSON object",
         ) from None
     except _Bad as exc:
-        raise DataError(str(exc), where) from None
+        raise DataError(str(exc), where, _NUMBER_HINT) from None
     except RecursionError:
-        raise DataError(f"JSON nested too deeply (more than {MAX_DEPTH} levels)", where) from None
+        raise DataError(
+            f"JSON nested too deeply (more than {MAX_DEPTH} levels)", where, _DEPTH_HINT
+        ) from None
     # Depth can only exceed the limit when there are that many opening brackets.
     if (text.count("[") + text.count("{")) > MAX_DEPTH and _depth_exceeds(obj, MAX_DEPTH):
-        raise DataError(f"JSON nested too deeply (more than {MAX_DEPTH} levels)", where)
+        raise DataError(
+            f"JSON nested too deeply (more than {MAX_DEPTH} levels)", where, _DEPTH_HINT
+        )
     if "\\u" in text and _has_surrogate(obj):
         raise DataError(
             "a string holds a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape), "
@@ -196,10 +208,8 @@ def open_jsonl(path: str | Path, what: str = "data file") -> BinaryIO:
         f = p.open("rb")
     except FileNotFoundError:
         raise UsageError(f"{path}: no such {what}") from None
-    except PermissionError:
-        raise UsageError(f"{path}: permission denied (cannot read the {what})") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read the {what}: {exc.strerror or exc}") from None
+    except OSError as exc:  # permission denied, ...: the reason and what to do
+        raise os_error(exc, path, f"read the {what}") from None
     return f
 
 
@@ -213,7 +223,7 @@ def iter_jsonl(path: str | Path, what: str = "data file") -> Iterator[tuple[int,
             try:
                 raw = read_line(f, where)
             except OSError as exc:
-                raise UsageError(f"{path}: read failed: {exc.strerror or exc}") from None
+                raise os_error(exc, path, f"read the {what}") from None
             if not raw:
                 return
             if raw.isspace():

@@ -27,7 +27,14 @@ if TYPE_CHECKING:
 
 Locate = Callable[[int], str]  # row index -> "file:line"
 
-__all__ = ["fit_artifact", "polarity", "run_build", "run_explain", "run_fit"]
+__all__ = [
+    "fit_artifact",
+    "grading_options",
+    "polarity",
+    "run_build",
+    "run_explain",
+    "run_fit",
+]
 
 
 def _say(message: str, quiet: bool = False) -> None:
@@ -166,7 +173,9 @@ def _fit_and_save(
     extra: Mapping[str, Any] | None = None,
     startup: float | None = None,
     locate: Locate | None = None,
-) -> list[FitResult]:
+) -> tuple[list[FitResult], dict[str, Any]]:
+    """Fit, save the weights and the report, print the summary table (unless
+    ``args.json``); returns the results and their JSON summary (``--json``)."""
     t_start = time.perf_counter()
     from specc.files import Staging
     from specc.fit import summary_table, write_report
@@ -206,7 +215,7 @@ def _fit_and_save(
             extra={
                 "policy": {"name": artifact.manifest.name, "version": artifact.manifest.version},
                 "data": str(features_path),
-                **(extra or {}),
+                **extra,
             },
             timings=timings,
             stage=stage,
@@ -214,13 +223,34 @@ def _fit_and_save(
     quiet = getattr(args, "quiet", False)
     for w in warnings:
         _say(f"warning: {w}", quiet)
-    print(summary_table(results))
+    if not getattr(args, "json", False):
+        print(summary_table(results))
     _say(
         f"weights -> {artifact.path / WEIGHTS_DIR}\nreport  -> {paths.json}"
         + (f", {paths.png}" if paths.png else ""),
         quiet,
     )
-    return results
+    return results, {
+        "weights": str(artifact.path / WEIGHTS_DIR),
+        "report": str(paths.json),
+        "plot": str(paths.png) if paths.png else None,
+        "warnings": warnings,
+        **json.loads(paths.json.read_text(encoding="utf-8")),  # what report.json holds
+    }
+
+
+def grading_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`~specc.grade.command.run_grade` that the grading
+    options (``specc.cli.add_grading_options``) set, for ``grade`` and ``build``."""
+    return {
+        "limit": args.limit,
+        "batch_size": args.batch_size,
+        "device": args.device,
+        "dtype": args.dtype,
+        "concurrency": args.concurrency,
+        "timeout": args.timeout,
+        "top_logprobs": args.top_logprobs,
+    }
 
 
 def run_fit(args: argparse.Namespace) -> int:
@@ -237,7 +267,9 @@ def run_fit(args: argparse.Namespace) -> int:
     report_dir = Path(args.report) if args.report else artifact.path
     if startup is not None:  # until now: reading the command line and the artifact
         startup += time.perf_counter() - t_run
-    _fit_and_save(artifact, features, report_dir, args, startup=startup)
+    _, summary = _fit_and_save(artifact, features, report_dir, args, startup=startup)
+    if args.json:
+        print(json.dumps(summary, indent=2, allow_nan=False))
     return 0
 
 
@@ -271,8 +303,10 @@ def run_build(args: argparse.Namespace) -> int:
         data,
         args.grader,
         features,
-        cache_path=out / "grade-cache.sqlite",
+        cache_path=args.cache or out / "grade-cache.sqlite",
         progress=not quiet,
+        notify=None if not quiet else _silent,
+        **grading_options(args),
     )
     _say(f"[3/4] graded {summary['rows']} rows with {args.grader} -> {features}", quiet)
     _say("[4/4] fitting", quiet)
@@ -284,7 +318,7 @@ def run_build(args: argparse.Namespace) -> int:
             wheres.extend(row.where for row in read_rows(data))
         return wheres[i]
 
-    _fit_and_save(
+    _, fitted = _fit_and_save(
         load_artifact(out),
         features,
         out,
@@ -293,27 +327,55 @@ def run_build(args: argparse.Namespace) -> int:
         locate=locate,
     )
     _say(f"done in {time.perf_counter() - t0:.1f} s", quiet)
+    if args.json:
+        print(json.dumps({"grade": summary, "fit": fitted}, indent=2, allow_nan=False))
     return 0
 
 
+def _silent(message: str) -> None:
+    """Drops a notice (``-q``)."""
+
+
 def run_explain(args: argparse.Namespace) -> int:
+    from specc.jsonl import MAX_LINE_BYTES, parse_line
+    from specc.oserrors import os_error
+
     try:
-        text = sys.stdin.read() if args.row == "-" else Path(args.row).read_text(encoding="utf-8")
+        if args.row == "-":
+            raw = sys.stdin.buffer.read(MAX_LINE_BYTES + 1)
+        else:
+            with Path(args.row).open("rb") as f:
+                raw = f.read(MAX_LINE_BYTES + 1)
     except OSError as exc:
-        raise UsageError(f"{args.row}: cannot read: {exc.strerror}") from None
-    try:
-        row = json.loads(text)
-    except json.JSONDecodeError as exc:
+        raise os_error(exc, args.row, "read") from None
+    if len(raw) > MAX_LINE_BYTES:
         raise DataError(
-            f"not valid JSON: {exc.msg}", where=f"{args.row}:{exc.lineno}:{exc.colno}"
-        ) from None
+            f"larger than {MAX_LINE_BYTES // (1024 * 1024)} MiB",
+            args.row,
+            "give one row (a JSON object in the data format)",
+        )
+    try:
+        row = parse_line(raw, args.row)  # bounded depth and numbers, strict UTF-8
+    except DataError:
+        try:  # a syntax error: say where as line:col (the file may span lines)
+            json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"not valid JSON: {exc.msg}", where=f"{args.row}:{exc.lineno}:{exc.colno}"
+            ) from None
+        except (ValueError, RecursionError):
+            pass
+        raise
     if not isinstance(row, dict):
         raise DataError("expected one JSON object (a data row)", where=args.row)
     # Verify the artifact before the reward (and torch) loads: a bad one fails fast.
     artifact = load_artifact(args.artifact)
     from specc.reward import load
 
-    reward = load(artifact, grader=args.grader)
+    if getattr(args, "quiet", False):
+        reward = load(artifact, grader=args.grader, notify=_silent)
+    else:
+        reward = load(artifact, grader=args.grader)
     explanation = reward.explain(row)
     if args.json:
         print(json.dumps(explanation.to_json(), indent=2))

@@ -358,8 +358,10 @@ def test_calibrate_needs_a_model(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main([*args, "--limit", "7"]) == 2
     assert "--calibrate needs a model's P(yes)" in capsys.readouterr().err
     assert not calibration_path(tmp_path / "art").exists()
-    assert main([*args, "--holdout", "1.5"]) == 2
-    assert "--holdout must be between 0 and 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:  # refused by the option's type, before any work
+        main([*args, "--holdout", "1.5"])
+    assert info.value.code == 2
+    assert "--holdout: must be a fraction between 0 and 1" in capsys.readouterr().err
 
 
 def test_calibrate_from_a_grade_output(models: tuple[Path, Path], tmp_path: Path) -> None:

@@ -882,7 +882,10 @@ def write(root: Path, files: dict[str, str | bytes]) -> None:
 
 
 def run(root: Path, target: str) -> tuple[int, str]:
-    env = {**os.environ, "NO_COLOR": "1"}
+    # `python -m specc` with this interpreter and this source tree: no PATH, no venv.
+    src = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": path}
     proc = subprocess.run(
         [sys.executable, "-m", "specc", "check", target],
         cwd=root,

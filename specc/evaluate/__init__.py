@@ -46,6 +46,8 @@ class EvalOptions:
     device: str = "auto"
     dtype: str = "auto"
     concurrency: int = 8
+    timeout: float = 60.0
+    top_logprobs: int = 20
     progress: bool = True
     few_shot: bool = True
     calibrate: bool = False
@@ -53,6 +55,10 @@ class EvalOptions:
     seed: int = 0
     plot: str | Path | None = None
     force: bool = False
+
+
+def _silent(message: str) -> None:
+    """Drops a retry notice (``-q``)."""
 
 
 def _check_outputs(artifact: Artifact, options: EvalOptions) -> None:
@@ -90,6 +96,9 @@ def _grade(
         dtype=o.dtype,
         batch_size=o.batch_size,
         concurrency=o.concurrency,
+        timeout=o.timeout,
+        top_logprobs=o.top_logprobs,
+        notify=None if o.progress else _silent,
     )
     llm = None if isinstance(grader, (LabelsGrader, RulesGrader)) else grader
     if o.calibrate and llm is None:

@@ -16,11 +16,23 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from specc.errors import SpecccError
+
 if TYPE_CHECKING:
     import numpy as np
 
 DEFAULT_YES: tuple[str, ...] = ("yes",)
 DEFAULT_NO: tuple[str, ...] = ("no",)
+
+
+class GraderError(SpecccError):
+    """A grader failed or answered something that is not a yes/no grade (exit code 1;
+    grades already in the cache are kept). ``prompt_index`` is the position, in the
+    ``grade`` call's prompts, of the prompt that failed, when the grader knows it."""
+
+    def __init__(self, message: str, prompt_index: int | None = None):
+        super().__init__(message)
+        self.prompt_index = prompt_index
 
 
 @dataclass(frozen=True)

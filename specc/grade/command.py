@@ -12,8 +12,13 @@ the finished grades from the cache.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sqlite3
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,30 @@ from specc.grade.data import read_rows
 from specc.grade.features import GradeStats, check_rows, extract_features, write_features
 from specc.grade.graders import make_grader
 from specc.grade.progress import ProgressBar
+from specc.oserrors import os_error
+
+
+def check_output(path: str | Path) -> None:
+    """Fail now, not after hours of grading, when ``path`` cannot be written: it is a
+    folder, its folder cannot be created, or a file cannot be created beside it (no
+    permission, a read-only or full disk). Probes with a temp file it removes."""
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(
+            f"{path}: is a folder; -o names the features file to write"
+            f"\n  = hint: e.g. -o {target / 'features.jsonl'}"
+        )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise os_error(exc, target.parent, "create the output folder") from None
+    try:
+        fd, probe = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".probe")
+    except OSError as exc:
+        raise os_error(exc, path, "write") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
 
 
 def run_grade(
@@ -40,18 +69,25 @@ def run_grade(
     device: str = "auto",
     dtype: str = "auto",
     concurrency: int = 8,
+    timeout: float = 60.0,
+    top_logprobs: int = 20,
+    notify: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Grade ``data_path`` against the artifact and write ``out_path`` (JSONL).
 
     ``cache_path`` defaults to :func:`~specc.grade.cache.default_cache_path` (next to
     the output);
     ``batch_size`` to the grader's own (16 rows for hf, 4 x concurrency for openai).
-    With ``progress`` a bar and a one-line summary go to stderr. Returns the summary:
+    With ``progress`` a bar and a one-line summary go to stderr; ``notify`` gets the
+    openai client's one-line retry notices. The output is checked to be writable
+    before anything is graded, and an OS error while writing it (a full disk) leaves
+    any earlier file as it was. Returns the summary:
     ``rows``, ``llm_prompts``, ``cache_hits``, ``computed``, ``rules``, ``labels``,
     ``seconds``, ``rows_per_s``, ``grader``, ``cache``, ``out``."""
     t0 = time.monotonic()
     if limit is not None and limit < 0:
         raise UsageError(f"--limit must be 0 or more, not {limit}")
+    check_output(out_path)
     artifact = load_artifact(artifact_dir)
     rows = read_rows(data_path, limit=limit)
     check_rows(artifact, rows)  # bad rows fail before a model is loaded
@@ -63,6 +99,9 @@ def run_grade(
         dtype=dtype,
         batch_size=batch_size,
         concurrency=concurrency,
+        timeout=timeout,
+        top_logprobs=top_logprobs,
+        notify=notify,
     )
     llm = not isinstance(grader, (LabelsGrader, RulesGrader))
     cache = GradeCache(cache_path or default_cache_path(out_path)) if llm else None
@@ -70,13 +109,22 @@ def run_grade(
     bar = ProgressBar() if progress else None
     try:
         feats = extract_features(artifact, rows, grader, cache=cache, progress=bar, stats=stats)
+    except sqlite3.Error as exc:  # a full disk or a broken file under the cache
+        raise UsageError(
+            f"{cache.path if cache else 'grade cache'}: the grade cache failed: {exc}"
+            "\n  = hint: free some disk space, or pass another --cache; grades committed "
+            "so far are kept"
+        ) from None
     finally:
         if cache is not None:
             cache.close()
         close = getattr(grader, "close", None)
         if callable(close):
             close()
-    write_features(out_path, feats)
+    try:
+        write_features(out_path, feats)
+    except OSError as exc:
+        raise os_error(exc, out_path, "write") from None
     seconds = time.monotonic() - t0
     summary: dict[str, Any] = {
         "rows": stats.rows,

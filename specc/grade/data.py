@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from specc.errors import DataError, UsageError
+from specc.errors import DataError
+from specc.jsonl import iter_jsonl
 from specc.prompts import render_conversation
 
 
@@ -179,36 +180,15 @@ def parse_row(obj: Any, where: str, line: int) -> Row:
 def read_rows(path: str | Path, limit: int | None = None) -> list[Row]:
     """Read and validate a JSONL file of rows (blank lines are skipped).
 
-    ``limit`` keeps the first N rows. Raises :class:`~specc.errors.DataError` with
-    ``file:line`` for malformed JSON, wrong field types, duplicate ids or an empty file."""
-    p = Path(path)
-    try:
-        f = p.open("rb")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such data file") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    Lines go through :func:`specc.jsonl.iter_jsonl` (bounded line length, nesting
+    depth and number size; strict UTF-8; no lone surrogates). ``limit`` keeps the
+    first N rows. Raises :class:`~specc.errors.DataError` with ``file:line`` for
+    malformed JSON, a crossed bound, wrong field types, duplicate ids or an empty
+    file, and :class:`~specc.errors.UsageError` for a missing or unreadable file."""
     rows: list[Row] = []
     seen: dict[str, str] = {}
-    with f:
-        for n, raw in enumerate(f, start=1):
-            if limit is not None and len(rows) >= limit:
-                break
-            where = f"{path}:{n}"
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"not UTF-8 (byte {exc.start})", where) from None
-            if not text.strip():
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"invalid JSON: {exc.msg} (column {exc.colno})",
-                    where,
-                    "each line must be one complete JSON object",
-                ) from None
+    if limit is None or limit > 0:
+        for n, where, obj in iter_jsonl(path, "data file"):
             row = parse_row(obj, where, n)
             if row.id in seen:
                 raise DataError(
@@ -218,6 +198,8 @@ def read_rows(path: str | Path, limit: int | None = None) -> list[Row]:
                 )
             seen[row.id] = where
             rows.append(row)
+            if limit is not None and len(rows) >= limit:
+                break
     if not rows:
         raise DataError(
             "no rows: the file is empty" if limit != 0 else "no rows (--limit 0)",

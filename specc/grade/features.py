@@ -32,7 +32,14 @@ from specc.artifact import Artifact, ResponseTypeEntry
 from specc.calibrate import CALIBRATED, calibration_for
 from specc.errors import DataError, UsageError, did_you_mean
 from specc.files import Staging
-from specc.grade.base import Answers, AnyGrader, Grader, LabelsGrader, RulesGrader
+from specc.grade.base import (
+    Answers,
+    AnyGrader,
+    Grader,
+    GraderError,
+    LabelsGrader,
+    RulesGrader,
+)
 from specc.grade.cache import GradeCache, cache_key
 from specc.grade.data import Row
 from specc.grade.progress import Progress
@@ -230,13 +237,28 @@ class _LLMJob:
         if self.progress is not None and hits:
             self.progress.advance(hits)
         prefix = self.artifact.prompt_prefix(name)
+        first_row: dict[str, Row] = {}  # the first row with each prompt, to name it in errors
+        for key, row in zip(keys, rows, strict=True):
+            first_row.setdefault(key, row)
         for i in range(0, len(todo), self.commit_every):
             part = todo[i : i + self.commit_every]
-            values = self.grader.grade([by_key[k] for k in part], prefix=prefix)
+            try:
+                values = self.grader.grade([by_key[k] for k in part], prefix=prefix)
+            except GraderError as exc:
+                index = exc.prompt_index
+                failed = first_row[part[index]] if index is not None else None
+                where = f"{failed.where} (id {failed.id!r}), " if failed is not None else ""
+                raise GraderError(
+                    f"{where}proposition {name!r}: {exc}", prompt_index=None
+                ) from None
             fresh = {k: float(v) for k, v in zip(part, values, strict=True)}
-            for v in fresh.values():
+            for k, v in fresh.items():
                 if not (math.isfinite(v) and 0.0 <= v <= 1.0):
-                    raise DataError(f"grader returned P(yes)={v} for proposition {name!r}")
+                    row = first_row[k]
+                    raise GraderError(
+                        f"{row.where} (id {row.id!r}), proposition {name!r}: the grader "
+                        f"returned P(yes)={v}, not a probability"
+                    )
             if self.cache is not None:
                 self.cache.put_many(fresh)
             known.update(fresh)

@@ -17,6 +17,8 @@ LabelsGrader(kind='labels', source='labels')
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from specc.errors import UsageError, did_you_mean
 from specc.grade.base import Answers, AnyGrader, LabelsGrader, RulesGrader
 
@@ -35,11 +37,19 @@ def make_grader(
     max_attempts: int = 6,
     api_key: str | None = None,
     top_logprobs: int = 20,
+    notify: Callable[[str], None] | None = None,
 ) -> AnyGrader:
     """Build the grader ``spec`` names (see the module docstring).
 
     ``answers`` are the yes/no words (``extract_features`` switches them to the
-    artifact's own with ``with_answers``, without reloading the model)."""
+    artifact's own with ``with_answers``, without reloading the model). ``device``,
+    ``dtype`` are for hf; ``concurrency``, ``timeout`` (seconds per request, connect
+    to last byte), ``max_attempts``, ``api_key``, ``top_logprobs`` and ``notify`` (where
+    retry notices go, default stderr) for openai. Bad values are a UsageError."""
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
+        raise UsageError(f"batch_size must be a whole number of at least 1, not {batch_size!r}")
     scheme, sep, rest = spec.partition(":")
     if not sep:
         if spec in ("labels", "rules"):
@@ -79,6 +89,7 @@ def make_grader(
             concurrency=concurrency,
             timeout=timeout,
             max_attempts=max_attempts,
+            notify=notify,
         )
         if batch_size:
             grader.batch_size = batch_size

@@ -19,8 +19,19 @@ appears the grader is not answering yes/no and the request is an error.
 
 HTTP is the standard library's ``http.client`` (one keep-alive connection per worker
 thread) under a ``concurrent.futures`` thread pool: no dependency beyond Python.
-429, 5xx and connection errors are retried with exponential backoff and jitter
-(``Retry-After`` is honoured), a bounded number of times.
+
+Every request is bounded. ``timeout`` (``--timeout``, default 60 s) is one deadline
+for the whole exchange, connect to the last byte of the reply: a server that drips
+one byte every few seconds is cut off when it passes. A reply larger than
+:data:`MAX_REPLY_BYTES` is refused (by its Content-Length before reading, or once
+that much has arrived). Each logprob must be a log-probability: at most 0 (within
+:data:`LOGPROB_TOLERANCE`) and not NaN; ``-inf`` is probability 0.
+
+429, 5xx, timeouts and connection errors are retried with exponential backoff and
+jitter (``Retry-After`` is honoured), a bounded number of times, each retry announced
+in one line (attempt k of N, the reason, the wait). A server that has never answered
+gets :data:`FIRST_CONTACT_ATTEMPTS` attempts at connecting, so a wrong host or port
+fails in about two seconds; once it has answered, the full ``max_attempts`` apply.
 
 >>> g = OpenAIGrader("http://127.0.0.1:8000/v1", "my-grader")   # doctest: +SKIP
 >>> g.grade(["Is the sky blue? Answer:"])                       # doctest: +SKIP
@@ -29,37 +40,65 @@ array([0.97])
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import math
 import os
 import random
+import re
+import socket
+import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
-from specc.errors import SpecccError, UsageError
-from specc.grade.base import Answers, answer_forms, logaddexp_all
+from specc.errors import UsageError
+from specc.grade.base import Answers, GraderError, answer_forms, logaddexp_all
 
 if TYPE_CHECKING:
     import numpy as np
 
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_TOP_LOGPROBS",
+    "FIRST_CONTACT_ATTEMPTS",
+    "LOGPROB_TOLERANCE",
+    "MAX_REPLY_BYTES",
+    "GraderError",
+    "OpenAIGrader",
+    "p_yes_from_top_logprobs",
+]
+
 Endpoint = Literal["completions", "chat"]
 _RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
+#: Seconds for one request, connect to the last byte of the reply (``--timeout``).
+DEFAULT_TIMEOUT = 60.0
+#: Top tokens asked for at the answer slot (``--top-logprobs``).
+DEFAULT_TOP_LOGPROBS = 20
+#: The largest reply read from a server; a grade reply is a few KiB.
+MAX_REPLY_BYTES = 8 * 1024 * 1024
+#: How far above 0 a logprob may be (rounding in the server) before it is refused.
+LOGPROB_TOLERANCE = 1e-3
+#: Connection attempts before a server has ever answered (a wrong host or port).
+FIRST_CONTACT_ATTEMPTS = 3
 
-class GraderError(SpecccError):
-    """The grading server failed or answered something that is not a yes/no grade
-    (exit code 1; grades already in the cache are kept)."""
+_HOST = re.compile(r"[A-Za-z0-9._~-]+|[0-9A-Fa-f:.]+")
 
 
 class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None):
+    def __init__(self, message: str, retry_after: float | None = None, *, connect: bool = False):
         super().__init__(message)
         self.retry_after = retry_after
+        self.connect = connect  # the server was never reached
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def p_yes_from_top_logprobs(top: dict[str, float], answers: Answers) -> float:
@@ -78,7 +117,8 @@ def p_yes_from_top_logprobs(top: dict[str, float], answers: Answers) -> float:
         raise GraderError(
             f"none of the answer words ({'/'.join(answers.yes)} or {'/'.join(answers.no)}) is "
             f"among the server's top {len(top)} tokens ({shown}); the model is not answering "
-            "yes/no: check the prompt template and the model, or ask for more top logprobs"
+            "yes/no: check the prompt template and the model, or pass a larger --top-logprobs "
+            f"(this reply has {len(top)})"
         )
     if yes == 0.0 or no == 0.0:
         probs = [math.exp(lp) for lp in top.values()]
@@ -94,7 +134,8 @@ class OpenAIGrader:
     """P(yes) from an OpenAI-compatible server's top logprobs.
 
     ``base_url`` ends in ``/v1`` (``OPENAI_BASE_URL``); ``api_key`` defaults to
-    ``OPENAI_API_KEY`` (sent as a bearer token when set)."""
+    ``OPENAI_API_KEY`` (sent as a bearer token when set). ``notify`` gets the one-line
+    retry notices (default: stderr; pass ``lambda _: None`` to drop them)."""
 
     kind = "openai"
 
@@ -106,12 +147,13 @@ class OpenAIGrader:
         api_key: str | None = None,
         endpoint: Endpoint = "completions",
         answers: Answers | None = None,
-        top_logprobs: int = 20,
+        top_logprobs: int = DEFAULT_TOP_LOGPROBS,
         concurrency: int = 8,
-        timeout: float = 60.0,
+        timeout: float = DEFAULT_TIMEOUT,
         max_attempts: int = 6,
         backoff: float = 0.5,
         max_backoff: float = 30.0,
+        notify: Callable[[str], None] | None = None,
     ):
         url = base_url or os.environ.get("OPENAI_BASE_URL")
         if not url:
@@ -119,16 +161,23 @@ class OpenAIGrader:
                 "no server URL for the openai grader: write openai:URL#MODEL or set "
                 "OPENAI_BASE_URL (e.g. http://127.0.0.1:8000/v1)"
             )
-        parts = urllib.parse.urlsplit(url.rstrip("/"))
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise UsageError(f"invalid server URL {url!r}: expected http(s)://host[:port]/v1")
+        parts = _split_url(url)
         if not model:
             raise UsageError("no model name for the openai grader: write openai:URL#MODEL")
         if endpoint not in ("completions", "chat"):
             raise UsageError(f"unknown endpoint {endpoint!r}: completions or chat")
+        for name, value, low in (
+            ("top_logprobs", top_logprobs, 1),
+            ("concurrency", concurrency, 1),
+            ("max_attempts", max_attempts, 1),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise UsageError(f"{name} must be a whole number of at least {low}, not {value!r}")
+        if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+            raise UsageError(f"timeout must be a number of seconds above 0, not {timeout!r}")
         self.base_url = urllib.parse.urlunsplit(parts)
         self._scheme = parts.scheme
-        self._host = parts.hostname
+        self._host = parts.hostname or ""
         self._port = parts.port
         self._path = parts.path
         self.model = model
@@ -136,17 +185,20 @@ class OpenAIGrader:
         self.endpoint: Endpoint = endpoint
         self.answers = answers or Answers()
         self.top_logprobs = top_logprobs
-        self.concurrency = max(1, concurrency)
+        self.concurrency = concurrency
         self.batch_size = 4 * self.concurrency
-        self.timeout = timeout
-        self.max_attempts = max(1, max_attempts)
+        self.timeout = float(timeout)
+        self.max_attempts = max_attempts
         self.backoff = backoff
         self.max_backoff = max_backoff
+        self.notify: Callable[[str], None] = notify or _stderr
         self._local = threading.local()
         self._pool: ThreadPoolExecutor | None = None
         #: Requests sent (retries included), for tests and reports.
         self.requests = 0
         self._count = threading.Lock()
+        #: Whether the server has ever sent an HTTP reply (see FIRST_CONTACT_ATTEMPTS).
+        self.reached = False
 
     def with_answers(self, answers: Answers) -> OpenAIGrader:
         if answers == self.answers:
@@ -182,7 +234,10 @@ class OpenAIGrader:
 
     def grade(self, prompts: Sequence[str], *, prefix: str | None = None) -> np.ndarray:
         """P(yes) per prompt, ``concurrency`` requests in flight. ``prefix`` is unused
-        (servers with automatic prefix caching, such as vLLM and SGLang, find it)."""
+        (servers with automatic prefix caching, such as vLLM and SGLang, find it).
+
+        The first failure stops the call (requests not yet sent are cancelled) and is
+        raised as a :class:`GraderError` whose ``prompt_index`` says which prompt."""
         import numpy as np
 
         if not prompts:
@@ -191,13 +246,23 @@ class OpenAIGrader:
             self._pool = ThreadPoolExecutor(
                 max_workers=self.concurrency, thread_name_prefix="specc-grade"
             )
-        values = list(self._pool.map(self.grade_one, prompts))
+        futures: list[Future[float]] = [self._pool.submit(self.grade_one, p) for p in prompts]
+        values = []
+        try:
+            for i, future in enumerate(futures):
+                try:
+                    values.append(future.result())
+                except GraderError as exc:
+                    raise GraderError(str(exc), prompt_index=i) from None
+        finally:
+            for future in futures:
+                future.cancel()
         return np.asarray(values, dtype=np.float64)
 
     def close(self) -> None:
         """Stop the worker threads (their keep-alive connections close with them)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
     def grade_one(self, prompt: str) -> float:
@@ -216,7 +281,8 @@ class OpenAIGrader:
         return p_yes_from_top_logprobs(self._top(reply), self.answers)
 
     def _top(self, reply: Any) -> dict[str, float]:
-        """The first generated token's ``{token: logprob}`` from a reply."""
+        """The first generated token's ``{token: logprob}`` from a reply, each logprob
+        checked to be a log-probability."""
         try:
             choice = reply["choices"][0]
             logprobs = choice.get("logprobs")
@@ -235,12 +301,14 @@ class OpenAIGrader:
             if self.endpoint == "completions":
                 entries = logprobs.get("top_logprobs") or []
                 if entries and entries[0]:
-                    top = {str(t): float(lp) for t, lp in entries[0].items()}
+                    for t, lp in entries[0].items():
+                        top[str(t)] = self._logprob(t, lp)
             else:
                 content = logprobs.get("content") or []
                 if content:
                     for item in content[0].get("top_logprobs") or []:
-                        tok, lp = str(item["token"]), float(item["logprob"])
+                        tok = str(item["token"])
+                        lp = self._logprob(tok, item["logprob"])
                         top[tok] = logaddexp_all([top[tok], lp]) if tok in top else lp
         except GraderError:
             raise
@@ -255,6 +323,23 @@ class OpenAIGrader:
                 f"ask a server that supports top logprobs (up to {self.top_logprobs})"
             )
         return top
+
+    def _logprob(self, token: object, value: object) -> float:
+        """``value`` as a log-probability: a number, not NaN, at most 0 (within
+        :data:`LOGPROB_TOLERANCE`, clipped to 0); ``-inf`` is probability 0."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise GraderError(
+                f"the server at {self.base_url} sent logprob {value!r} for token {token!r}, "
+                "which is not a number; is it an OpenAI-compatible server?"
+            )
+        lp = float(value)
+        if math.isnan(lp) or lp > LOGPROB_TOLERANCE:
+            raise GraderError(
+                f"the server at {self.base_url} sent logprob {lp!r} for token {token!r}; a "
+                "log-probability is at most 0 and not NaN, so the server's logprobs cannot be "
+                "used: check the server (its version, its logprobs mode) or use another one"
+            )
+        return min(lp, 0.0)
 
     # ------------------------------------------------------------------ HTTP
 
@@ -281,34 +366,83 @@ class OpenAIGrader:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.api_key:
             headers["Authorization"] = f"Bearer {self.api_key}"
-        last = ""
-        for attempt in range(self.max_attempts):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 return self._request(self._path + route, data, headers)
             except _Retryable as exc:
-                last = str(exc)
-                if attempt + 1 == self.max_attempts:
-                    break
-                delay = min(self.max_backoff, self.backoff * 2**attempt)
+                budget = self.max_attempts
+                if exc.connect and not self.reached:
+                    budget = min(budget, FIRST_CONTACT_ATTEMPTS)
+                if attempt >= budget:
+                    if exc.connect and not self.reached:
+                        raise GraderError(
+                            f"cannot reach {self.base_url} ({exc}; {attempt} attempts)"
+                            "\n  = hint: is the server running, and are the host and port "
+                            "right?"
+                        ) from None
+                    raise GraderError(
+                        f"{self.base_url}{route}: giving up after {attempt} attempts: {exc}"
+                    ) from None
+                delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
                 delay = delay * (0.5 + random.random())  # jitter: 0.5x to 1.5x
                 if exc.retry_after is not None:
                     delay = max(delay, min(exc.retry_after, self.max_backoff))
+                self.notify(
+                    f"specc: {self.base_url}{route}: attempt {attempt} of {budget} failed "
+                    f"({exc}); retrying in {delay:.1f} s"
+                )
                 time.sleep(delay)
-        raise GraderError(
-            f"{self.base_url}{route}: giving up after {self.max_attempts} attempts: {last}"
-        )
 
     def _request(self, path: str, data: bytes, headers: dict[str, str]) -> Any:
+        """One POST, all of it (connect, send, the whole reply) within ``timeout``."""
         with self._count:
             self.requests += 1
         conn = self._connection()
+        deadline = time.monotonic() + self.timeout
+        if conn.sock is None:
+            try:
+                conn.connect()
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop_connection()
+                reason = (
+                    f"no connection within {self.timeout:g} s (--timeout)"
+                    if isinstance(exc, TimeoutError)
+                    else f"connection error: {_reason(exc)}"
+                )
+                raise _Retryable(reason, connect=True) from None
+        sock = conn.sock
+        assert sock is not None
+        remaining = max(deadline - time.monotonic(), 0.001)
+        sock.settimeout(remaining)
+        expired = threading.Event()
+
+        def cut() -> None:  # the deadline passed: unblock whatever read is in progress
+            expired.set()
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+        watchdog = threading.Timer(remaining, cut)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             conn.request("POST", path, body=data, headers=headers)
             resp = conn.getresponse()
-            payload = resp.read()
+            self.reached = True
+            payload = self._read_reply(resp)
+        except GraderError:
+            self._drop_connection()
+            raise
         except (OSError, http.client.HTTPException) as exc:
             self._drop_connection()
-            raise _Retryable(f"connection error: {exc or type(exc).__name__}") from None
+            if expired.is_set() or isinstance(exc, TimeoutError):
+                raise _Retryable(
+                    f"no complete reply within {self.timeout:g} s (--timeout)"
+                ) from None
+            raise _Retryable(f"connection error: {_reason(exc)}") from None
+        finally:
+            watchdog.cancel()
         if resp.getheader("Connection", "").lower() == "close":
             self._drop_connection()
         if resp.status in _RETRY_STATUS:
@@ -316,6 +450,8 @@ class OpenAIGrader:
             try:
                 wait = float(retry_after) if retry_after else None
             except ValueError:
+                wait = None
+            if wait is not None and not math.isfinite(wait):
                 wait = None
             raise _Retryable(f"HTTP {resp.status}: {_message(payload)}", wait)
         if resp.status >= 400:
@@ -327,10 +463,53 @@ class OpenAIGrader:
             raise GraderError(f"{self.base_url}: HTTP {resp.status}: {_message(payload)}; {hint}")
         try:
             return json.loads(payload)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # bad JSON, bad UTF-8, absurd nesting
             raise GraderError(
                 f"{self.base_url}: the reply is not JSON: {payload[:200]!r}"
             ) from None
+
+    def _read_reply(self, resp: http.client.HTTPResponse) -> bytes:
+        """The reply body, refused once it passes :data:`MAX_REPLY_BYTES`."""
+        too_large = GraderError(
+            f"{self.base_url}: the reply is larger than {MAX_REPLY_BYTES // 1024 // 1024} MiB, "
+            "far more than a grade (a few KiB); is this an OpenAI-compatible grading server?"
+        )
+        length = resp.getheader("Content-Length")
+        if length is not None and length.strip().isdigit() and int(length) > MAX_REPLY_BYTES:
+            raise too_large
+        payload = resp.read(MAX_REPLY_BYTES + 1)
+        if len(payload) > MAX_REPLY_BYTES or (not resp.isclosed() and resp.read(1)):
+            raise too_large
+        return payload
+
+
+def _split_url(url: str) -> urllib.parse.SplitResult:
+    """``url`` split, or a :class:`UsageError` that says what is wrong with it."""
+    expected = "expected http(s)://host[:port]/v1, e.g. http://127.0.0.1:8000/v1"
+    try:
+        parts = urllib.parse.urlsplit(url.rstrip("/"))
+        port = parts.port
+    except ValueError as exc:
+        raise UsageError(f"invalid server URL {url!r} ({exc}); {expected}") from None
+    host = parts.hostname
+    if parts.scheme not in ("http", "https") or not host:
+        raise UsageError(f"invalid server URL {url!r}: {expected}")
+    if not _HOST.fullmatch(host):
+        raise UsageError(f"invalid server URL {url!r}: {host!r} is not a host name; {expected}")
+    if port == 0:
+        raise UsageError(f"invalid server URL {url!r}: port 0; {expected}")
+    if re.search(r"[\x00-\x20\x7f]", parts.path) or parts.query or parts.username:
+        raise UsageError(
+            f"invalid server URL {url!r}: only scheme, host, port and path are allowed (no "
+            f"spaces, query or user name; the API key goes in OPENAI_API_KEY); {expected}"
+        )
+    return parts
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
 
 
 def _message(payload: bytes) -> str:
@@ -339,5 +518,5 @@ def _message(payload: bytes) -> str:
         err = obj.get("error", obj) if isinstance(obj, dict) else obj
         msg = err.get("message", err) if isinstance(err, dict) else err
         return str(msg)[:300]
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+    except (ValueError, RecursionError, AttributeError):
         return payload[:300].decode("utf-8", "replace")

@@ -14,13 +14,25 @@ Supported request fields: ``model``, ``prompt`` (a string or a list of strings) 
 past the generated tokens). Chat messages go through the tokenizer's chat template
 when it has one; otherwise a single message is its content verbatim and several are
 ``specc.prompts.render_conversation`` text followed by ``"\\n\\nAssistant:"``.
+
+Requests are untrusted and bounded: the listen backlog holds :data:`BACKLOG`
+connections; a client has ``request_timeout`` seconds (default
+:data:`REQUEST_TIMEOUT`) from its first byte to send a whole request, and may idle
+that long between requests, before its connection is closed; a body over
+``max_body`` bytes (default :data:`MAX_BODY_BYTES`) is refused with 413 from its
+Content-Length, before it is read; the API key is checked before the body is read;
+a body is parsed by :func:`specc.jsonl.parse_line` (bounded depth and numbers, strict
+UTF-8, no lone surrogates). Every bad request gets a 4xx with an OpenAI-style error
+body; 500 is only for a fault in the server itself.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
+import socket
 import sys
 import threading
 import time
@@ -29,11 +41,20 @@ from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from specc.errors import UsageError
+from specc.argtypes import device, port, positive_int, seconds
+from specc.errors import DataError, UsageError
 from specc.grade.base import logaddexp_all
+from specc.jsonl import parse_line
 from specc.prompts import render_conversation
 
 LOOPBACK = "127.0.0.1"
+#: Connections the kernel queues for the server to accept (the listen backlog).
+BACKLOG = 1024
+#: The largest request body accepted; larger ones get 413 before they are read.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+#: Seconds a client has to send one request, from its first byte, and may idle
+#: between requests on a kept-alive connection.
+REQUEST_TIMEOUT = 30.0
 
 
 class RequestError(Exception):
@@ -55,6 +76,16 @@ class ModelService:
         self.max_logprobs = max_logprobs
         self.lock = threading.Lock()
         self.device = next(model.parameters()).device
+        config = getattr(model, "config", None)
+        #: The longest prompt plus completion the model takes, in tokens (None: unknown).
+        self.max_length: int | None = next(
+            (
+                int(v)
+                for k in ("max_position_embeddings", "n_positions")
+                if isinstance(v := getattr(config, k, None), int) and v > 0
+            ),
+            None,
+        )
 
     @classmethod
     def from_pretrained(
@@ -94,6 +125,12 @@ class ModelService:
 
         if not ids:
             raise RequestError(400, "the prompt is empty")
+        if self.max_length is not None and len(ids) + max_tokens > self.max_length:
+            raise RequestError(
+                400,
+                f"the prompt ({len(ids)} tokens) plus max_tokens ({max_tokens}) exceeds the "
+                f"model's context of {self.max_length} tokens",
+            )
         steps: list[dict[str, Any]] = []
         eos = self.tokenizer.eos_token_id
         with self.lock, torch.inference_mode():
@@ -137,6 +174,8 @@ def _int(body: dict[str, Any], key: str, default: int, low: int, high: int) -> i
 
 def _check_common(service: ModelService, body: dict[str, Any]) -> int:
     model = body.get("model")
+    if model is not None and not isinstance(model, str):
+        raise RequestError(400, "'model' must be a string")
     if model is not None and model != service.name:
         raise RequestError(
             404, f"model {model!r} not found; this server has {service.name!r}", "not_found_error"
@@ -224,10 +263,20 @@ def chat_completions(service: ModelService, body: dict[str, Any]) -> dict[str, A
     if (
         not isinstance(messages, list)
         or not messages
-        or not all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages)
+        or not all(
+            isinstance(m, dict)
+            and isinstance(m.get("content"), str)
+            and isinstance(m.get("role", "user"), str)
+            for m in messages
+        )
     ):
-        raise RequestError(400, "'messages' must be a non-empty list of {role, content} objects")
-    want = bool(body.get("logprobs"))
+        raise RequestError(
+            400, "'messages' must be a non-empty list of {role, content} objects of strings"
+        )
+    want = body.get("logprobs", False)
+    if want is not None and not isinstance(want, bool):
+        raise RequestError(400, "'logprobs' must be true or false for chat completions")
+    want = bool(want)
     top_k = _int(body, "top_logprobs", 0, 0, service.max_logprobs) if want else 0
     ids, _ = service.chat_prompt(messages)
     steps = service.generate(ids, max_tokens, top_k)
@@ -264,10 +313,48 @@ def chat_completions(service: ModelService, body: dict[str, Any]) -> dict[str, A
 
 
 class Handler(BaseHTTPRequestHandler):
-    """Routes requests to the server's :class:`ModelService`."""
+    """Routes requests to the server's :class:`ModelService`, within the server's
+    limits (see the module docstring)."""
 
     protocol_version = "HTTP/1.1"
     server: GradeServer
+
+    def setup(self) -> None:
+        self._watchdog: threading.Timer | None = None
+        super().setup()
+        # Per read: a client idle this long (or stalled mid-read) is dropped.
+        self.connection.settimeout(self.server.request_timeout)
+
+    def handle_one_request(self) -> None:
+        """Wait for a request's first byte (at most the timeout), then give the whole
+        request (line, headers, body) one deadline: a client that drips bytes is cut
+        off like one that stalls."""
+        try:
+            if not self.rfile.peek(1):  # type: ignore[attr-defined]
+                self.close_connection = True
+                return
+        except OSError:  # the idle timeout, or a reset
+            self.close_connection = True
+            return
+        self._watchdog = threading.Timer(self.server.request_timeout, self._cut)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+        try:
+            super().handle_one_request()
+        except OSError:  # the client hung up, or the deadline cut it off: routine
+            self.close_connection = True
+        finally:
+            self._disarm()
+
+    def _cut(self) -> None:
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _disarm(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:
@@ -283,18 +370,27 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def send_error_json(self, status: int, message: str, kind: str) -> None:
-        self.send_json(status, {"error": {"message": message, "type": kind, "code": status}})
+    def send_error_json(self, status: int, message: str, kind: str, *, close: bool = False) -> None:
+        """An OpenAI-style error; ``close`` when the request's body was not read (the
+        connection cannot carry another request)."""
+        self.send_json(
+            status,
+            {"error": {"message": message, "type": kind, "code": status}},
+            {"Connection": "close"} if close else None,
+        )
 
-    def _authorised(self) -> bool:
+    def _authorised(self, *, close: bool) -> bool:
         key = self.server.api_key
         if key and self.headers.get("Authorization") != f"Bearer {key}":
-            self.send_error_json(401, "invalid or missing API key", "authentication_error")
+            self.send_error_json(
+                401, "invalid or missing API key", "authentication_error", close=close
+            )
             return False
         return True
 
     def do_GET(self) -> None:
-        if not self._authorised():
+        self._disarm()
+        if not self._authorised(close=False):
             return
         if self.path.rstrip("/") == "/v1/models":
             name = self.server.service.name
@@ -305,23 +401,64 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.send_error_json(404, f"no route {self.path}", "not_found_error")
 
+    def _read_body(self) -> bytes | None:
+        """The request body, or None after answering 4xx (the body is then never read)."""
+        if self.headers.get("Transfer-Encoding"):
+            self.send_error_json(
+                411, "send the body with a Content-Length", "invalid_request_error", close=True
+            )
+            return None
+        text = self.headers.get("Content-Length")
+        if text is None:
+            self.send_error_json(
+                411, "a Content-Length header is required", "invalid_request_error", close=True
+            )
+            return None
+        text = text.strip()
+        if not text.isdigit() or len(text) > 18:
+            self.send_error_json(
+                400, f"invalid Content-Length {text[:40]!r}", "invalid_request_error", close=True
+            )
+            return None
+        length = int(text)
+        if length > self.server.max_body:
+            self.send_error_json(
+                413,
+                f"the body ({length} bytes) is larger than this server's limit of "
+                f"{self.server.max_body} bytes",
+                "invalid_request_error",
+                close=True,
+            )
+            return None
+        chunks, left = [], length
+        while left:
+            chunk = self.rfile.read(min(left, 1 << 16))
+            if not chunk:  # the client went away, or the deadline cut it off
+                self.close_connection = True
+                return None
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        if not self._authorised():
-            return
         routes = {"/v1/completions": completions, "/v1/chat/completions": chat_completions}
         route = routes.get(self.path.rstrip("/"))
-        if route is None:
-            self.send_error_json(404, f"no route {self.path}", "not_found_error")
+        if not self._authorised(close=True):  # before a byte of the body is read
             return
+        if route is None:
+            self.send_error_json(404, f"no route {self.path}", "not_found_error", close=True)
+            return
+        raw = self._read_body()
+        if raw is None:
+            return
+        self._disarm()  # the request is in; the model may take its time
         try:
-            body = json.loads(raw or b"null")
+            body = parse_line(raw, "request body")
             if not isinstance(body, dict):
                 raise RequestError(400, "the request body must be a JSON object")
             reply = route(self.server.service, body)
-        except json.JSONDecodeError as exc:
-            self.send_error_json(400, f"invalid JSON: {exc.msg}", "invalid_request_error")
+        except DataError as exc:
+            self.send_error_json(400, str(exc), "invalid_request_error")
         except RequestError as exc:
             self.send_error_json(exc.status, str(exc), exc.kind)
         except Exception as exc:  # a bug or a model failure: a 500, the server keeps going
@@ -331,7 +468,10 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class GradeServer(ThreadingHTTPServer):
+    """The HTTP server: one thread per connection, limits from the module docstring."""
+
     daemon_threads = True
+    request_queue_size = BACKLOG
 
     def __init__(
         self,
@@ -343,6 +483,8 @@ class GradeServer(ThreadingHTTPServer):
         allow_remote: bool = False,
         verbose: bool = False,
         handler: type[Handler] = Handler,
+        max_body: int = MAX_BODY_BYTES,
+        request_timeout: float = REQUEST_TIMEOUT,
     ):
         if not allow_remote and not _is_loopback(host):
             raise UsageError(
@@ -352,6 +494,8 @@ class GradeServer(ThreadingHTTPServer):
         self.service = service
         self.api_key = api_key
         self.verbose = verbose
+        self.max_body = max_body
+        self.request_timeout = request_timeout
         super().__init__((host, port), handler)
 
     @property
@@ -381,15 +525,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m specc.grade.server",
         description="Serve a local causal LM over an OpenAI-compatible API (loopback only).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(
+            "example:\n"
+            "  python -m specc.grade.server --model models/grader --port 8000\n"
+            "  specc grade out/a data.jsonl --grader openai:http://127.0.0.1:8000/v1#grader "
+            "-o f.jsonl"
+        ),
     )
     ap.add_argument("--model", required=True, help="model directory (or cached hub name)")
-    ap.add_argument("--name", help="the model name clients send (default: folder name)")
-    ap.add_argument("--host", default=LOOPBACK)
-    ap.add_argument("--port", type=int, default=8000)
-    ap.add_argument("--device", default="auto")
-    ap.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"])
-    ap.add_argument("--max-logprobs", type=int, default=20)
-    ap.add_argument("--api-key", help="require this bearer token")
+    ap.add_argument("--name", help="the model name clients send (default: the folder name)")
+    ap.add_argument("--host", default=LOOPBACK, help=f"address to bind (default: {LOOPBACK})")
+    ap.add_argument("--port", type=port, default=8000, help="port to bind (default: 8000)")
+    ap.add_argument("--device", type=device, default="auto", help="torch device (default: auto)")
+    ap.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float32", "bfloat16", "float16"],
+        help="weights dtype (default: auto)",
+    )
+    ap.add_argument(
+        "--max-logprobs", type=positive_int, default=20, help="top-k limit (default: 20)"
+    )
+    ap.add_argument(
+        "--max-body",
+        type=positive_int,
+        default=MAX_BODY_BYTES,
+        metavar="BYTES",
+        help=f"largest request body; larger gets 413 (default: {MAX_BODY_BYTES})",
+    )
+    ap.add_argument(
+        "--timeout",
+        type=seconds,
+        default=REQUEST_TIMEOUT,
+        metavar="SECONDS",
+        help="time a client has to send a request, and may idle between requests "
+        f"(default: {REQUEST_TIMEOUT:g})",
+    )
+    ap.add_argument("--api-key", help="require this bearer token (default: none)")
     ap.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host")
     ap.add_argument("-v", "--verbose", action="store_true", help="log every request")
     args = ap.parse_args(argv)
@@ -408,6 +581,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             api_key=args.api_key,
             allow_remote=args.allow_remote,
             verbose=args.verbose,
+            max_body=args.max_body,
+            request_timeout=args.timeout,
         )
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -10,7 +10,9 @@ import pytest
 from specc.artifact import load_artifact
 from specc.errors import DataError, UsageError
 from specc.grade.data import read_rows
-from specc.grade.features import check_rows
+from specc.grade.features import check_rows, read_features
+
+from .conftest import make_rows, write_jsonl
 
 GOLD = Path("/work/shared/reference/rbr_gold_train.jsonl")
 
@@ -124,3 +126,57 @@ def test_reads_the_reference_gold_data() -> None:
     assert {r.response_type for r in rows} >= {"Comply", "Hard Refuse"}
     assert all(r.propositions for r in rows)
     assert all(r.conversation_text.startswith("User: ") for r in rows[:20])
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (row(prompt="[" * 100 + "]" * 100).replace('"[[', "[[").replace(']]"', "]]"), "nested"),
+        (row(base_reward=...)[:-1] + ', "base_reward": 1' + "0" * 400 + "}", "401 digits"),
+        ('{"id": ' + "7" * 5000 + "}", "5000 digits"),
+        (row(completion="x").replace('"x"', '"\\udfff"'), "lone UTF-16 surrogate"),
+        (row(base_reward=...)[:-1] + ', "base_reward": NaN}', "NaN is not a JSON number"),
+    ],
+)
+def test_rows_beyond_the_bounds_are_data_errors_at_their_line(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    path = write(tmp_path, row(), line)
+    with pytest.raises(DataError, match=message) as info:
+        read_rows(path)
+    assert info.value.where == f"{path}:2"
+    assert info.value.hint
+
+
+def test_a_row_with_a_line_separator_is_one_row(tmp_path: Path) -> None:
+    path = tmp_path / "rows.jsonl"
+    text = row(id="a\u2028b", completion="one\u2029two")
+    path.write_text(text.replace("\\u2028", "\u2028").replace("\\u2029", "\u2029") + "\n")
+    assert "\u2028" in path.read_text(encoding="utf-8")  # raw, as another tool may write it
+    (r,) = read_rows(path)
+    assert (r.id, r.completion, r.where) == ("a\u2028b", "one\u2029two", f"{path}:1")
+
+
+def test_an_id_with_a_line_separator_survives_grade_and_fit(
+    tmp_path: Path, artifact_dir: Path
+) -> None:
+    import shutil
+
+    from specc.cli import main
+
+    art = tmp_path / "art"
+    shutil.copytree(artifact_dir, art)
+    rows = make_rows(24, labels=True)
+    for i, r in enumerate(rows):  # six prompts of four completions, two tiers each
+        r["prompt"] = f"prompt {i // 4}"
+        r["response_type"] = "Refuse" if i // 4 % 2 == 0 else "comply"
+        r["completion_label"] = "ideal" if i % 2 == 0 else "unacceptable"
+    rows[3]["id"] = "r3\u2028second line"
+    data = write_jsonl(tmp_path / "d.jsonl", rows)
+    out = tmp_path / "f.jsonl"
+    assert main(["grade", str(art), str(data), "--grader", "labels", "-o", str(out), "-q"]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "\u2028" not in text and "\\u2028" in text
+    assert len(text.splitlines()) == 24  # str.splitlines splits on U+2028 too
+    assert [f.id for f in read_features(out)][3] == "r3\u2028second line"
+    assert main(["fit", str(art), str(out), "--report", str(tmp_path), "-q", "--json"]) == 0

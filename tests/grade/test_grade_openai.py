@@ -4,21 +4,35 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import socket
 import threading
+import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import pytest
 
+from specc.artifact import load_artifact
 from specc.errors import UsageError
-from specc.grade import make_grader
+from specc.grade import extract_features, make_grader, read_rows
+from specc.grade import openai as openai_module
 from specc.grade.base import Answers
 from specc.grade.hf import HFGrader
-from specc.grade.openai import GraderError, OpenAIGrader, p_yes_from_top_logprobs
+from specc.grade.openai import (
+    FIRST_CONTACT_ATTEMPTS,
+    MAX_REPLY_BYTES,
+    GraderError,
+    OpenAIGrader,
+    p_yes_from_top_logprobs,
+)
 from specc.grade.server import GradeServer, Handler, ModelService
+
+from .conftest import make_rows, write_jsonl
+from .rawhttp import read_message
 
 PROMPTS = [
     "Question: Does the reply apologise?\nFinal assistant reply:\nSorry, I can't.\nAnswer:",
@@ -207,18 +221,278 @@ def test_bad_servers(service: ModelService, handler: type[Handler], message: str
         srv.server_close()
 
 
-def test_connection_refused_is_retried_then_reported() -> None:
-    srv = GradeServer.__new__(GradeServer)  # find a free port, then close it
-    import socket
-
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    del srv
-    client = OpenAIGrader(f"http://127.0.0.1:{port}/v1", "tiny", backoff=0.001, max_attempts=2)
-    with pytest.raises(GraderError, match="giving up after 2 attempts: connection error"):
+        return int(s.getsockname()[1])
+
+
+def test_wrong_port_fails_after_a_few_announced_attempts() -> None:
+    """A server that was never reached gets FIRST_CONTACT_ATTEMPTS tries, not
+    max_attempts, and each retry is announced: attempt k of N, reason, wait."""
+    notices: list[str] = []
+    client = OpenAIGrader(
+        f"http://127.0.0.1:{_free_port()}/v1", "tiny", backoff=0.01, notify=notices.append
+    )
+    assert client.max_attempts == 6
+    refused = r"(?i)cannot reach .*connection refused.*3 attempts"
+    with pytest.raises(GraderError, match=refused) as e:
         client.grade_one("Hi")
-    assert client.requests == 2
+    assert "is the server running" in str(e.value)
+    assert client.requests == FIRST_CONTACT_ATTEMPTS == 3
+    assert len(notices) == 2
+    assert re.fullmatch(
+        r"specc: http://127\.0\.0\.1:\d+/v1/completions: attempt 1 of 3 failed "
+        r"\(connection error: connection refused\); retrying in \d+\.\d s",
+        notices[0].replace("Connection refused", "connection refused"),
+    ), notices[0]
+    assert "attempt 2 of 3" in notices[1]
+
+
+def test_retry_notices_for_a_busy_server(service: ModelService) -> None:
+    srv = serve(service, handler=AlwaysBusy)
+    notices: list[str] = []
+    try:
+        client = OpenAIGrader(srv.url, "tiny", backoff=0.001, max_attempts=4, notify=notices.append)
+        with pytest.raises(GraderError, match="giving up after 4 attempts: HTTP 503"):
+            client.grade_one("Hi")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+    # Once reached, the server gets every attempt, each retry announced.
+    assert [n.split(" failed")[0].rsplit(": ", 1)[1] for n in notices] == [
+        "attempt 1 of 4",
+        "attempt 2 of 4",
+        "attempt 3 of 4",
+    ]
+    assert all("(HTTP 503: overloaded); retrying in" in n for n in notices)
+
+
+class RawServer:
+    """A loopback TCP server whose connections are answered by ``respond(conn)``, for
+    replies no HTTP library would send. ``done`` collects what each ``respond``
+    returned; ``close`` stops it."""
+
+    def __init__(self, respond: Callable[[socket.socket], object]):
+        self.respond = respond
+        self.done: list[object] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
+        self.closed = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.closed.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                self.done.append(self.respond(conn))
+
+    def close(self) -> None:
+        self.closed.set()
+        self.thread.join(timeout=30)
+        self.sock.close()
+
+
+def _reply(top: str) -> bytes:
+    body = (
+        '{"choices": [{"index": 0, "text": " yes", "logprobs": {"tokens": [" yes"], '
+        f'"top_logprobs": [{top}]}}}}]}}'
+    ).encode()
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
+
+def test_the_deadline_covers_the_whole_reply() -> None:
+    """A server that sends one byte every 0.2 s (each read well within any per-read
+    timeout) is cut off at the request's deadline, long before its reply is done."""
+    reply = _reply('{" yes": -0.1, " no": -2.5}')
+
+    def drip(conn: socket.socket) -> int:
+        read_message(conn)
+        sent = 0
+        for byte in reply:  # bounded: len(reply) bytes at most
+            try:
+                conn.sendall(bytes([byte]))
+            except OSError:  # the client hung up
+                return sent
+            sent += 1
+            time.sleep(0.2)
+        return sent
+
+    srv = RawServer(drip)
+    try:
+        client = OpenAIGrader(srv.url, "m", timeout=1.0, max_attempts=1, notify=lambda _: None)
+        with pytest.raises(GraderError, match=r"no complete reply within 1 s \(--timeout\)"):
+            client.grade_one("Hi")
+    finally:
+        srv.close()
+    (sent,) = srv.done
+    assert isinstance(sent, int) and sent < len(reply) // 2
+
+
+def test_the_same_reply_sent_at_once_is_accepted() -> None:
+    """The control for the drip test: the reply itself is fine."""
+    reply = _reply('{" yes": -0.1, " no": -2.5}')
+    srv = RawServer(lambda conn: conn.sendall(reply) if read_message(conn) else None)
+    try:
+        client = OpenAIGrader(srv.url, "m", timeout=5.0, max_attempts=1)
+        p = client.grade_one("Hi")
+    finally:
+        srv.close()
+    assert p == pytest.approx(math.exp(-0.1) / (math.exp(-0.1) + math.exp(-2.5)))
+
+
+def test_an_oversized_reply_is_refused_by_its_length() -> None:
+    """A Content-Length over the cap is refused before any of the body is read."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (MAX_REPLY_BYTES + 1)
+    srv = RawServer(lambda conn: conn.sendall(head) if read_message(conn) else None)
+    try:
+        client = OpenAIGrader(srv.url, "m", timeout=10.0, max_attempts=3)
+        with pytest.raises(GraderError, match=rf"{srv.url}: the reply is larger than 8 MiB"):
+            client.grade_one("Hi")
+        assert client.requests == 1  # not retried
+    finally:
+        srv.close()
+
+
+def test_an_oversized_reply_without_length_is_cut_at_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(openai_module, "MAX_REPLY_BYTES", 4096)
+    chunk = b"x" * 1000
+
+    def stream(conn: socket.socket) -> int:
+        read_message(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        sent = 0
+        for _ in range(1000):  # 1 MB at most
+            try:
+                conn.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except OSError:
+                return sent
+            sent += len(chunk)
+        conn.sendall(b"0\r\n\r\n")
+        return sent
+
+    srv = RawServer(stream)
+    try:
+        client = OpenAIGrader(srv.url, "m", timeout=10.0, max_attempts=1)
+        with pytest.raises(GraderError, match=r"the reply is larger than"):
+            client.grade_one("Hi")
+    finally:
+        srv.close()
+
+
+@pytest.mark.parametrize(
+    ("top", "message"),
+    [
+        ('{" yes": 1000.0, " no": -2.5}', r"sent logprob 1000\.0 for token ' yes'"),
+        ('{" yes": NaN, " no": -2.5}', r"sent logprob nan for token ' yes'"),
+        ('{" yes": Infinity, " no": -2.5}', r"sent logprob inf"),
+        ('{" yes": "high", " no": -2.5}', r"sent logprob 'high' .* not a number"),
+    ],
+)
+def test_impossible_logprobs_are_refused(top: str, message: str) -> None:
+    srv = RawServer(lambda conn: conn.sendall(_reply(top)) if read_message(conn) else None)
+    try:
+        client = OpenAIGrader(srv.url, "m", timeout=10.0, max_attempts=1)
+        with pytest.raises(GraderError, match=message):
+            client.grade_one("Hi")
+    finally:
+        srv.close()
+
+
+def test_rounding_above_zero_and_minus_infinity_are_log_probabilities() -> None:
+    top = '{" yes": 0.0004, " no": -Infinity, "x": -3.0}'
+    srv = RawServer(lambda conn: conn.sendall(_reply(top)) if read_message(conn) else None)
+    try:
+        p = OpenAIGrader(srv.url, "m", timeout=10.0, max_attempts=1).grade_one("Hi")
+    finally:
+        srv.close()
+    # yes clipped to log 1; no has probability 0, so its mass is the smallest top-k one.
+    assert p == pytest.approx(1.0 / (1.0 + 0.0))
+
+
+def test_top_logprobs_is_sent_and_keys_the_cache() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def record(conn: socket.socket) -> None:
+        raw = read_message(conn)
+        seen.append(json.loads(raw.partition(b"\r\n\r\n")[2]))
+        conn.sendall(_reply('{" yes": -0.1, " no": -2.5}'))
+
+    srv = RawServer(record)
+    try:
+        grader = make_grader(f"openai:{srv.url}#m", top_logprobs=5)
+        assert isinstance(grader, OpenAIGrader)
+        grader.grade_one("Hi")
+    finally:
+        srv.close()
+    assert seen[0]["logprobs"] == 5
+    assert '"top_logprobs": 5' in grader.identity
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://127.0.0.1:99999/v1", "Port out of range"),
+        ("http://127.0.0.1:0/v1", "port 0"),
+        ("http://[::1/v1", "Invalid IPv6 URL"),
+        ("http://exa mple.com/v1", "is not a host name"),
+        ("http://host/v 1", "no spaces"),
+        ("http://user:pw@host/v1", "OPENAI_API_KEY"),
+        ("ftp://host/v1", "expected http"),
+    ],
+)
+def test_bad_urls_are_usage_errors(url: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        OpenAIGrader(url, "m")
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("concurrency", 0), ("top_logprobs", 0), ("max_attempts", 0), ("timeout", 0.0)],
+)
+def test_bad_settings_are_usage_errors(option: str, value: float) -> None:
+    with pytest.raises(UsageError, match=option):
+        OpenAIGrader("http://127.0.0.1:8000/v1", "m", **{option: value})  # type: ignore[arg-type]
+
+
+def test_a_grader_error_names_the_row_and_the_proposition(
+    tmp_path: Path, artifact_dir: Path
+) -> None:
+    """The server refuses only row r4's apology prompt: the error names that row's
+    file:line and id, and the proposition."""
+
+    def answer(conn: socket.socket) -> None:
+        raw = read_message(conn)
+        prompt = json.loads(raw.partition(b"\r\n\r\n")[2])["prompt"]
+        bad = "[4]" in prompt and "apologise" in prompt
+        conn.sendall(_reply('{" yes": 5.0}' if bad else '{" yes": -0.1, " no": -2.5}'))
+
+    srv = RawServer(answer)
+    rows = read_rows(write_jsonl(tmp_path / "d.jsonl", make_rows(8)))
+    grader = make_grader(f"openai:{srv.url}#m", concurrency=1)
+    try:
+        with pytest.raises(GraderError) as info:
+            extract_features(load_artifact(artifact_dir), rows, grader)
+    finally:
+        grader.close()  # type: ignore[union-attr]
+        srv.close()
+    text = str(info.value)
+    assert text.startswith(f"{tmp_path / 'd.jsonl'}:5 (id 'r4'), proposition 'apology': ")
+    assert "sent logprob 5.0" in text
 
 
 def test_p_yes_from_top_logprobs() -> None:

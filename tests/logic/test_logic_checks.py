@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -258,13 +256,11 @@ def test_referenced_names_is_iterative_and_ordered() -> None:
     assert referenced_names(and_(ref("b"), e, ref("b"), ref("a"))) == ["b", "z", "a"]
 
 
-def test_twenty_propositions_check_in_well_under_a_second() -> None:
+def test_twenty_propositions_check() -> None:
+    """Correctness at 20 propositions; the time it takes is benchmarks/bench_logic.py's."""
     spec = synthetic_spec(20)
-    start = time.perf_counter()
     diags = check_response_types(spec)
-    elapsed = time.perf_counter() - start
     assert diags == []
-    assert elapsed < 0.5
     # breaking the ladder is caught: drop the last rule
     rt = spec.response_types[0]
     broken = spec.model_copy(

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -265,17 +264,16 @@ def test_json_is_byte_for_byte_deterministic_across_processes() -> None:
     assert outputs == {local}
 
 
-def test_hundred_thousand_rows_twenty_propositions_well_under_a_second() -> None:
+def test_hundred_thousand_rows_twenty_propositions() -> None:
+    """Correctness at scale; the time it takes is benchmarks/bench_logic.py's."""
     spec = synthetic_spec(20)
     rules = compile_rules(spec)
     rng = np.random.default_rng(0)
     probs = {p.name: rng.random(100_000) for p in spec.propositions}
-    start = time.perf_counter()
     table = rules.tier_probabilities("ladder", probs)
-    elapsed = time.perf_counter() - start
     assert table.shape == (100_000, 5)
     np.testing.assert_allclose(table.sum(axis=1), 1.0, atol=1e-9)
-    assert elapsed < 0.5
+    assert (table >= 0).all()
     # and the 0/1 corner agrees with tier_of
     labels = {p.name: bool(i % 3) for i, p in enumerate(spec.propositions)}
     row = rules.tier_probabilities("ladder", {k: float(v) for k, v in labels.items()})
