@@ -85,7 +85,7 @@ class DerivedEntry(_Model):
 
 class RewardEntry(_Model):
     margin: float
-    weight_decay: float
+    weight_decay: float | None  # None: the fit chooses it by validation
     steps: int
     lr: float
     optimizer: Literal["adamw", "lbfgs"]

@@ -44,7 +44,7 @@ __all__ = ["DEFAULT_REWARD", "canonical_ir", "compile_spec"]
 DEFAULT_REWARD = {
     "features": ("propositions", "classes"),
     "margin": 1.0,
-    "weight_decay": 0.01,
+    "weight_decay": None,  # None: chosen by validation (L-BFGS), see docs/fitting.md
     "steps": 1000,
     "lr": 0.01,
     "optimizer": "lbfgs",
@@ -78,7 +78,7 @@ def _reward(spec: ir.Spec, rt: ir.ResponseType) -> tuple[ir.RewardSettings, Rewa
     merged = base.merged(spec.reward).merged(rt.reward)
     entry = RewardEntry(
         margin=float(merged.margin or 0.0),
-        weight_decay=float(merged.weight_decay or 0.0),
+        weight_decay=None if merged.weight_decay is None else float(merged.weight_decay),
         steps=int(merged.steps or 1),
         lr=float(merged.lr or DEFAULT_REWARD["lr"]),  # type: ignore[arg-type]
         optimizer=merged.optimizer or "lbfgs",

@@ -18,9 +18,10 @@ import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from specc.ir import Span
+if TYPE_CHECKING:  # annotations only: `import specc` then loads neither pydantic nor the IR
+    from specc.ir import Span
 
 Severity = Literal["error", "warning"]
 

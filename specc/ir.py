@@ -263,7 +263,9 @@ class RewardSettings(Node):
             for k in type(self).model_fields
             if k != "span"
         }
-        return RewardSettings(span=override.span, **data)
+        # Both sides are valid nodes already: constructing without validation keeps
+        # pydantic from building this model's schema during `specc check`.
+        return RewardSettings.model_construct(span=override.span, **data)
 
 
 class ResponseType(Node):

@@ -93,6 +93,24 @@ class _Bad(ValueError):
 _DECODER = json.JSONDecoder(
     parse_int=_parse_int, parse_float=_parse_float, parse_constant=_parse_constant
 )
+# The bound checks above cost a Python call per number (most of the time of a line of
+# probabilities). A line without a digit run of 19 or more and without a three-digit
+# exponent has no number that could cross a bound (64-bit integers have at most 19
+# digits, a float overflows only with an exponent of three digits or more, and a
+# literal over 64 characters needs a run of 19 digits), so it is decoded with the
+# C-level int/float: the same values. Other lines (a match inside a string too) take
+# the checked decoder.
+_FAST_DECODER = json.JSONDecoder(parse_constant=_parse_constant)
+# Digits read as 0 and E as e, so that plain substring searches (C speed, unlike a
+# regular expression over the line) find both kinds of risky literal.
+_FOLD_NUMBERS = str.maketrans("0123456789E", "0000000000e")
+
+
+def _risky_number(text: str) -> bool:
+    """Whether ``text`` may hold a number literal that crosses a bound (or a match
+    inside a string: then the checked decoder runs, which is only slower)."""
+    folded = text.translate(_FOLD_NUMBERS)
+    return "0" * 19 in folded or "e000" in folded or "e+000" in folded or "e-000" in folded
 
 
 def _depth_exceeds(obj: Any, limit: int) -> bool:
@@ -140,7 +158,8 @@ def parse_line(raw: bytes | str, where: str) -> Any:
     else:
         text = raw
     try:
-        obj = _DECODER.decode(text)
+        decoder = _DECODER if _risky_number(text) else _FAST_DECODER
+        obj = decoder.decode(text)
     except json.JSONDecodeError as exc:
         raise DataError(
             f"invalid JSON: {exc.msg} (column {exc.colno})",

@@ -13,6 +13,8 @@ collected as diagnostics while the rest of the file still parses.
 from __future__ import annotations
 
 import bisect
+import hashlib
+import json
 import math
 import re
 import textwrap
@@ -29,7 +31,15 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from specc import ir
 from specc.errors import Diagnostic, did_you_mean
 
-__all__ = ["MAX_DEPTH", "MAX_SOURCE_BYTES", "grammar_text", "parse_source", "tokens"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_SOURCE_BYTES",
+    "build_tables",
+    "grammar_text",
+    "parse_source",
+    "tokens",
+    "write_tables",
+]
 
 MAX_DEPTH = 200
 MAX_SOURCE_BYTES = 16 * 1024 * 1024
@@ -47,18 +57,105 @@ def grammar_text() -> str:
     return (resources.files("specc") / "grammar" / "rbr.lark").read_text(encoding="utf-8")
 
 
+# --------------------------------------------------------------------------- tables
+
+#: How the parser is built; part of the tables' identity.
+_PARSER_OPTIONS: dict[str, Any] = {
+    "parser": "lalr",
+    "lexer": "contextual",
+    "propagate_positions": True,
+    "maybe_placeholders": True,
+}
+#: The LALR tables, generated from the grammar and shipped with the package (JSON:
+#: data only, never executed or unpickled; never written at run time).
+TABLES_PATH = Path(__file__).resolve().parent / "parser_tables.json"
+TABLES_FORMAT = "specc.parser-tables/1"
+
+
+def _grammar_sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _encode(obj: Any) -> Any:
+    """JSON for lark's serialized parser: tuples and int-keyed dicts are tagged."""
+    if isinstance(obj, tuple):
+        return {"__tuple__": [_encode(v) for v in obj]}
+    if isinstance(obj, list):
+        return [_encode(v) for v in obj]
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {k: _encode(v) for k, v in obj.items()}
+        if not all(isinstance(k, int) and not isinstance(k, bool) for k in obj):
+            raise TypeError("a table dict mixes key types")
+        return {"__int_keys__": [[k, _encode(v)] for k, v in obj.items()]}
+    if obj is None or isinstance(obj, (str, int, float)):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} in the parser tables")
+
+
+def _decode(obj: dict[str, Any]) -> Any:
+    if len(obj) == 1:
+        if "__tuple__" in obj:
+            return tuple(obj["__tuple__"])
+        if "__int_keys__" in obj:
+            return {int(k): v for k, v in obj["__int_keys__"]}
+    return obj
+
+
+def build_tables() -> dict[str, Any]:
+    """The tables of the current grammar, JSON-ready (see :func:`write_tables`)."""
+    from lark.grammar import Rule
+    from lark.lexer import TerminalDef
+
+    text = grammar_text()
+    data, memo = lark.Lark(text, **_PARSER_OPTIONS).memo_serialize([TerminalDef, Rule])
+    return {
+        "format": TABLES_FORMAT,
+        "grammar_sha256": _grammar_sha256(text),
+        "lark": lark.__version__,
+        "options": _PARSER_OPTIONS,
+        "data": _encode(data),
+        "memo": _encode(memo),
+    }
+
+
+def write_tables(path: Path = TABLES_PATH) -> Path:
+    """Regenerate the shipped tables after a grammar change:
+    ``python -m specc.parser --write-tables`` (``tests/test_parser_tables.py`` fails
+    until then; meanwhile the parser is built from the grammar, slower but right)."""
+    text = json.dumps(build_tables(), separators=(",", ":"), sort_keys=True) + "\n"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _load_tables(grammar: str) -> lark.Lark | None:
+    """The parser from the shipped tables, or None when they are missing, unreadable,
+    or made for another grammar, lark version or options."""
+    try:
+        tables = json.loads(TABLES_PATH.read_text(encoding="utf-8"), object_hook=_decode)
+    except (OSError, ValueError):
+        return None
+    if not (
+        isinstance(tables, dict)
+        and tables.get("format") == TABLES_FORMAT
+        and tables.get("grammar_sha256") == _grammar_sha256(grammar)
+        and tables.get("lark") == lark.__version__
+        and tables.get("options") == _PARSER_OPTIONS
+    ):
+        return None
+    try:
+        # A dict, not a file: lark's loader then unpickles nothing.
+        return lark.Lark.load({"data": tables["data"], "memo": tables["memo"]})
+    except Exception:  # corrupt tables: build from the grammar instead
+        return None
+
+
 @lru_cache(maxsize=1)
 def _parser() -> lark.Lark:
-    kwargs: dict[str, Any] = dict(
-        parser="lalr",
-        lexer="contextual",
-        propagate_positions=True,
-        maybe_placeholders=True,
-    )
-    try:
-        return lark.Lark(grammar_text(), cache=True, **kwargs)
-    except OSError:  # an unwritable temp dir: build without the cache
-        return lark.Lark(grammar_text(), **kwargs)
+    """The parser: from the shipped tables when they match the grammar, else built
+    from the grammar (never cached on disk: no pickle in a shared temp dir)."""
+    text = grammar_text()
+    return _load_tables(text) or lark.Lark(text, **_PARSER_OPTIONS)
 
 
 # --------------------------------------------------------------------------- words
@@ -997,3 +1094,11 @@ def _scan_comments(text: str) -> list[Token]:
             )
         )
     return out
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--write-tables"]:
+        sys.exit("usage: python -m specc.parser --write-tables")
+    print(f"wrote {write_tables()}")

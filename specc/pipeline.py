@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from specc.artifact import Artifact, ResponseTypeEntry, load_artifact
 from specc.errors import DataError, UsageError
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from specc.audit import LabelAudit
     from specc.fit import FitResult
     from specc.fit.metrics import Polarity
+    from specc.fit.read import AuditRows, FeatureTable
     from specc.grade import FeatureRow
 
 Locate = Callable[[int], str]  # row index -> "file:line"
@@ -78,106 +79,79 @@ def polarity(artifact: Artifact, rt: ResponseTypeEntry) -> dict[str, Polarity | 
     return out
 
 
-def _label_of(row: FeatureRow, rt: ResponseTypeEntry, where: str) -> str:
-    if row.completion_label is not None:
-        return row.completion_label
-    # Without a label, 0/1 propositions decide the tier through the rules.
-    certain = [t for t, p in row.classes.items() if p >= 1.0 - 1e-9]
-    if len(certain) == 1 and all(p <= 1e-9 or p >= 1 - 1e-9 for p in row.classes.values()):
-        return certain[0]
-    raise DataError(
-        f"row {row.id!r} has no completion_label and its propositions are not all 0/1",
-        where=where,
-        hint=f"label each completion with one of {', '.join(rt.tiers)}",
-    )
+def _process_age() -> float | None:
+    """Seconds since this process started (Linux ``/proc``), or None elsewhere."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            started = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22: starttime
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - started / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def fit_artifact(
     artifact: Artifact,
-    rows: Sequence[FeatureRow],
+    table: FeatureTable | Sequence[FeatureRow],
     *,
     source: str = "features",
     optimizer: str | None = None,
     valid_fraction: float = 0.2,
     seed: int = 0,
 ) -> tuple[list[FitResult], list[str]]:
-    """Fit every response type that has rows; returns the results and warnings."""
-    from specc.fit import FitSettings, arrays_from_rows, fit_response_type
+    """Fit every response type that has rows (a table read by
+    :func:`specc.fit.read.read_feature_table`, or feature rows in memory, ``source``
+    naming them in errors); returns the results and warnings."""
+    from specc.fit import FitSettings, fit_response_type
+    from specc.fit.read import FeatureTable, table_from_rows
 
-    if not rows:
-        raise DataError("no rows to fit", where=source, hint="the features file is empty")
-    by_type: dict[str, list[tuple[int, FeatureRow]]] = defaultdict(list)
-    for i, row in enumerate(rows):
-        try:
-            entry = artifact.response_type(row.response_type)
-        except KeyError as exc:
-            raise DataError(
-                str(exc.args[0]),
-                where=f"{source}:{i + 1}",
-                hint="the features were graded with another spec; regrade them",
-            ) from None
-        by_type[entry.name].append((i, row))
+    if not isinstance(table, FeatureTable):
+        if not table:
+            raise DataError("no rows to fit", where=source, hint="the features file is empty")
+        table = table_from_rows(artifact, table, source)
+
     warnings = [
         f"response type '{rt.name}' has no rows: it is not fitted"
         for rt in artifact.manifest.response_types
-        if rt.name not in by_type
+        if rt.name not in table.types
     ]
     results = []
     for rt in artifact.manifest.response_types:
-        items = by_type.get(rt.name)
-        if not items:
+        rows = table.types.get(rt.name)
+        if rows is None:
             continue
-        lines = [i + 1 for i, _ in items]
-
-        def locate(k: int, lines: list[int] = lines) -> str:
-            return f"{source}:{lines[k]}"
-
-        # Checks feature widths, tier labels and base rewards, naming the bad row.
-        arrays = arrays_from_rows(
-            [
-                {**row.to_json(), "completion_label": _label_of(row, rt, locate(k))}
-                for k, (_, row) in enumerate(items)
-            ],
-            tier_names=rt.tiers,
-            feature_names=rt.features,
-            base_reward=rt.reward.base_reward,
-            locate=locate,
-            response_type=rt.name,
-        )
-        settings = FitSettings(
-            optimizer=optimizer or rt.reward.optimizer,  # type: ignore[arg-type]
-            lr=rt.reward.lr,
-            steps=rt.reward.steps,
-            weight_decay=rt.reward.weight_decay,
-            margin=rt.reward.margin,
-            base_reward=rt.reward.base_reward,
-            valid_fraction=valid_fraction,
-        )
+        overrides: dict[str, Any] = {"valid_fraction": valid_fraction}
+        if optimizer:
+            overrides["optimizer"] = optimizer
         result = fit_response_type(
-            arrays.features,
-            [row.prompt_id for _, row in items],  # ids, not codes: the split orders them
-            arrays.tier_rank,
+            rows.features,
+            rows.prompt_ids,  # ids, not file order: the split sorts them
+            rows.tier_rank,
             tier_names=rt.tiers,
             feature_names=rt.features,
             tier_margins=[rt.tier_margins[t] for t in rt.tiers],
-            base_reward=arrays.base_reward,
-            settings=settings,
+            base_reward=rows.base_reward,
+            settings=FitSettings.from_reward(rt.reward, **overrides),
             seed=seed,
             feature_polarity=polarity(artifact, rt),
             response_type=rt.name,
-            locate=locate,
+            locate=rows.locate,
         )
         results.append(result)
     if not results:
-        raise DataError("no response type has rows to fit", where=source)
+        raise DataError("no response type has rows to fit", where=table.source)
     return results, warnings
 
 
-def _audit(rows: Sequence[FeatureRow], args: argparse.Namespace, locate: Locate) -> LabelAudit:
+def _audit(
+    rows: Sequence[FeatureRow] | AuditRows, args: argparse.Namespace, locate: Locate
+) -> LabelAudit:
     """The label audit (specc.audit): a warning, or an error with --strict-labels."""
     from specc.audit import audit_labels
 
-    audit = audit_labels(rows, locate)
+    # The fit reads only what the audit needs of each row (specc.fit.read.AuditRows).
+    audit = audit_labels(cast("Sequence[FeatureRow]", rows), locate)
     if audit.disagreements and getattr(args, "strict_labels", False):
         raise DataError(
             "\n".join([audit.summary(), *audit.examples()]),
@@ -197,34 +171,54 @@ def _fit_and_save(
     report_dir: Path,
     args: argparse.Namespace,
     extra: Mapping[str, Any] | None = None,
+    startup: float | None = None,
     locate: Locate | None = None,
 ) -> tuple[list[FitResult], dict[str, Any]]:
     """Fit, save the weights and the report, print the summary table (unless
     ``args.json``); returns the results and their JSON summary (``--json``)."""
+    t_start = time.perf_counter()
     from specc.files import Staging
     from specc.fit import summary_table, write_report
-    from specc.fit.report import report_dict
-    from specc.grade import read_features
+    from specc.fit.read import read_feature_table
     from specc.weights import WEIGHTS_DIR, save_weights, weights_from_results
 
-    rows = read_features(features_path)
-    audit = _audit(rows, args, locate or (lambda i: f"{features_path}:{i + 1}"))
+    t_imported = time.perf_counter()
+    table = read_feature_table(features_path, artifact)
+    t_read = time.perf_counter()
+    audit = _audit(table.audit, args, locate or (lambda i: f"{features_path}:{i + 1}"))
     extra = {**(extra or {}), "label_audit": audit.to_json()}
     results, warnings = fit_artifact(
         artifact,
-        rows,
-        source=str(features_path),
+        table,
         optimizer=args.optimizer,
         valid_fraction=args.valid_fraction,
         seed=args.seed,
     )
+    t_fit = time.perf_counter()
     weights = weights_from_results(artifact.spec_hash, results)
     # The weights unit and the report appear together, or (an error, a full disk)
     # neither changes.
     with Staging() as stage:
         save_weights(artifact.path, weights, key=artifact.key, stage=stage)
+        timings = {
+            # `specc fit`'s start-up: the interpreter, the command line and the artifact
+            **({"startup": startup} if startup is not None else {}),
+            "imports": t_imported - t_start,  # the fit's modules
+            "read": t_read - t_imported,
+            "fit": t_fit - t_read,
+            "weights": time.perf_counter() - t_fit,
+        }
         paths = write_report(
-            results, report_dir, spec_hash=artifact.spec_hash, extra=extra, stage=stage
+            results,
+            report_dir,
+            spec_hash=artifact.spec_hash,
+            extra={
+                "policy": {"name": artifact.manifest.name, "version": artifact.manifest.version},
+                "data": str(features_path),
+                **extra,
+            },
+            timings=timings,
+            stage=stage,
         )
     quiet = getattr(args, "quiet", False)
     for w in warnings:
@@ -241,7 +235,7 @@ def _fit_and_save(
         "report": str(paths.json),
         "plot": str(paths.png) if paths.png else None,
         "warnings": warnings,
-        **report_dict(results, spec_hash=artifact.spec_hash, extra=extra),
+        **json.loads(paths.json.read_text(encoding="utf-8")),  # what report.json holds
     }
 
 
@@ -260,6 +254,8 @@ def grading_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    startup = _process_age()  # the interpreter and the command line's imports
+    t_run = time.perf_counter()
     from specc.files import check_output_dir
 
     if args.report:
@@ -269,7 +265,9 @@ def run_fit(args: argparse.Namespace) -> int:
     if not features.exists():
         raise UsageError(f"{features}: no such file; write it with `specc grade`")
     report_dir = Path(args.report) if args.report else artifact.path
-    _, summary = _fit_and_save(artifact, features, report_dir, args)
+    if startup is not None:  # until now: reading the command line and the artifact
+        startup += time.perf_counter() - t_run
+    _, summary = _fit_and_save(artifact, features, report_dir, args, startup=startup)
     if args.json:
         print(json.dumps(summary, indent=2, allow_nan=False))
     return 0

@@ -1,5 +1,5 @@
 """Reward fitting: pairs of completions of the same prompt, a hinge loss, metrics and
-the report. Works on plain numpy arrays; torch is imported only while optimising.
+the report. Numpy only (no torch); Pillow is imported only to draw the report.
 
 >>> from specc.fit import FitSettings, fit_response_type   # doctest: +SKIP
 >>> result = fit_response_type(x, group, rank, tier_names=tiers,

@@ -3,6 +3,11 @@
 Every problem with the data is a :class:`~specc.errors.DataError` that names the row
 (through ``locate``, e.g. ``features.jsonl:57``) and what to do about it.
 
+Bounds: a feature named ``prop:``, ``derived:`` or ``class:`` is a probability and
+must lie in [0, 1] (within :data:`PROBABILITY_SLACK`); a base reward and any other
+feature must be finite with magnitude at most :data:`MAX_ABS_VALUE`, so a fit can
+never overflow through its data.
+
 >>> import numpy as np
 >>> encode_tiers(["ideal", "unacceptable"], ["ideal", "less_good", "unacceptable"])
 array([0, 2])
@@ -22,7 +27,22 @@ from specc.errors import DataError, did_you_mean
 
 Locate = Callable[[int], str]
 FloatArray = npt.NDArray[np.float64]
+Floats = npt.NDArray[np.floating[Any]]
 IntArray = npt.NDArray[np.int64]
+
+#: Feature kinds whose values are probabilities.
+PROBABILITY_KINDS = ("prop", "derived", "class")
+#: How far a probability may stray outside [0, 1] (rounding in the rules' arithmetic).
+PROBABILITY_SLACK = 1e-6
+#: The largest magnitude of a base reward or of a feature that is not a probability.
+MAX_ABS_VALUE = 1e6
+#: Rows checked together (bounds the temporaries of the checks).
+CHECK_CHUNK_ROWS = 1 << 16
+
+
+def is_probability(feature_name: str) -> bool:
+    """Whether a feature (``prop:x``, ``class:ideal``, ...) is a probability."""
+    return feature_name.partition(":")[0] in PROBABILITY_KINDS and ":" in feature_name
 
 
 def row_locator(locate: Locate | None) -> Locate:
@@ -137,12 +157,78 @@ def arrays_from_rows(
 
 @dataclass(frozen=True)
 class CheckedInput:
-    features: FloatArray
+    features: Floats
     group: IntArray  # dense codes 0..n_groups-1
     tier_rank: IntArray
     base_reward: FloatArray | None
     n_groups: int
     warnings: tuple[str, ...]
+
+
+def check_values(x: Floats, feature_names: Sequence[str], where: Locate) -> None:
+    """Every value finite; probabilities in [0, 1]; other features within
+    :data:`MAX_ABS_VALUE`. The first bad value is a :class:`DataError` naming its row
+    and feature. Works through the rows in chunks (no full-size temporaries)."""
+    prob = np.array([is_probability(name) for name in feature_names], dtype=bool)
+    lo = np.where(prob, -PROBABILITY_SLACK, -MAX_ABS_VALUE)
+    hi = np.where(prob, 1.0 + PROBABILITY_SLACK, MAX_ABS_VALUE)
+    for r0 in range(0, x.shape[0], CHECK_CHUNK_ROWS):
+        block = x[r0 : r0 + CHECK_CHUNK_ROWS]
+        with np.errstate(invalid="ignore"):
+            bad = ~((block >= lo) & (block <= hi))  # NaN fails both
+        if not bad.any():
+            continue
+        row, col = (int(v) for v in np.argwhere(bad)[0])
+        value = float(block[row, col])
+        name = feature_names[col]
+        if not np.isfinite(value):
+            message = f"feature {name!r} is {value} (not a finite number)"
+        elif prob[col]:
+            message = (
+                f"feature {name!r} is {value:.6g}, but {name.partition(':')[0]} features "
+                "are probabilities in [0, 1]"
+            )
+        else:
+            message = (
+                f"feature {name!r} is {value:.6g}, beyond the bound of +-{MAX_ABS_VALUE:g} "
+                "on numeric features"
+            )
+        raise DataError(message, where=where(r0 + row), hint="regrade this row, or drop it")
+
+
+def check_base_reward(base: Floats, where: Locate) -> None:
+    """Every base reward finite and within :data:`MAX_ABS_VALUE`."""
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(base) <= MAX_ABS_VALUE)
+    if bad.any():
+        row = int(np.argmax(bad))
+        value = float(base[row])
+        what = (
+            "not a finite number"
+            if not np.isfinite(value)
+            else f"beyond the bound of +-{MAX_ABS_VALUE:g}"
+        )
+        raise DataError(
+            f"base_reward is {value:.6g} ({what})",
+            where=where(row),
+            hint="fix the base reward-model score of this row, or drop it; rescale "
+            "scores that are this large",
+        )
+
+
+def as_features(features: npt.ArrayLike) -> Floats:
+    """The features as a float32 or float64 array, without a copy when they are one."""
+    x = np.asarray(features)
+    if x.dtype == np.float32 or x.dtype == np.float64:
+        return x
+    if x.dtype == object or not (
+        np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.bool_)
+    ):
+        try:
+            return np.asarray(features, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError("features must be numbers") from None
+    return x.astype(np.float64)
 
 
 def check_input(
@@ -156,10 +242,11 @@ def check_input(
     locate: Locate | None = None,
     response_type: str = "",
 ) -> CheckedInput:
-    """Validate shapes, values and labels; return float64/int64 arrays and warnings."""
+    """Validate shapes, values (see the module's bounds) and labels; return the arrays
+    (features float32 or float64 as given, never copied then) and warnings."""
     where = row_locator(locate)
     label = _label(response_type)
-    x = np.asarray(features, dtype=np.float64)
+    x = as_features(features)
     if x.ndim != 2:
         raise DataError(f"features of {label} must be a 2-D array (rows x features)")
     n, d = x.shape
@@ -174,13 +261,7 @@ def check_input(
         )
     if not tier_names:
         raise DataError(f"{label} has no tiers")
-    if not np.isfinite(x).all():
-        row, col = (int(v) for v in np.argwhere(~np.isfinite(x))[0])
-        raise DataError(
-            f"feature {feature_names[col]!r} is {x[row, col]} (not a finite number)",
-            where=where(row),
-            hint="regrade this row, or drop it",
-        )
+    check_values(x, feature_names, where)
     g = np.asarray(group)
     if g.shape != (n,):
         raise DataError(f"{label}: group must have one entry per row ({n}), got {g.shape}")
@@ -203,15 +284,16 @@ def check_input(
         base = np.asarray(base_reward, dtype=np.float64)
         if base.shape != (n,):
             raise DataError(f"{label}: base_reward must have one entry per row ({n})")
-        if not np.isfinite(base).all():
-            row = int(np.argmax(~np.isfinite(base)))
-            raise DataError(
-                f"base_reward is {base[row]} (not a finite number)",
-                where=where(row),
-                hint="fix the base reward-model score of this row, or drop it",
-            )
-    _, codes = np.unique(g, return_inverse=True)
-    codes = codes.reshape(n).astype(np.int64, copy=False)
+        check_base_reward(base, where)
+    if np.issubdtype(g.dtype, np.integer) and n and g.min() >= 0 and g.max() < 2 * n + 1024:
+        # Dense-ish integer codes (as the file reader makes): no sort needed.
+        present = np.zeros(int(g.max()) + 1, dtype=np.int64)
+        present[g] = 1
+        remap = np.cumsum(present) - 1
+        codes = remap[g]
+    else:
+        _, codes = np.unique(g, return_inverse=True)
+        codes = codes.reshape(n).astype(np.int64, copy=False)
     n_groups = int(codes.max()) + 1
     warnings = []
     counts = np.bincount(r, minlength=len(tier_names))
@@ -225,11 +307,10 @@ def check_input(
             f"{label}: no pairs from {single} prompt{'s' * (single != 1)} with a single completion"
         )
     # Prompts whose completions all share one tier give no pairs either.
-    tier_lo = np.full(n_groups, len(tier_names), dtype=np.int64)
-    tier_hi = np.full(n_groups, -1, dtype=np.int64)
-    np.minimum.at(tier_lo, codes, r)
-    np.maximum.at(tier_hi, codes, r)
-    same = int(((tier_lo == tier_hi) & (sizes > 1)).sum())
+    n_tiers = len(tier_names)
+    per_tier = np.bincount(codes * n_tiers + r, minlength=n_groups * n_tiers)
+    distinct = (per_tier.reshape(n_groups, n_tiers) > 0).sum(axis=1)
+    same = int(((distinct == 1) & (sizes > 1)).sum())
     if same:
         warnings.append(
             f"{label}: no pairs from {same} prompt{'s' * (same != 1)} whose completions "

@@ -37,9 +37,11 @@ class PairMetrics:
     * ``pair_accuracy``: share with ``R(a) > R(b)``;
     * ``beyond_margin``: share with ``R(a) - R(b) >= m_a`` (zero hinge loss);
     * ``hinge_loss``: mean ``relu(m_a + R(b) - R(a))``;
-    * ``error_rate`` (the RBR paper's): among the ``ideal_pairs`` pairs whose better
-      completion is of the best tier, the share where the other one scores at least
-      as high; NaN when there are none.
+    * ``error_rate`` (the RBR paper's, its Figure 4b): among the ``ideal_pairs`` pairs
+      whose better completion is of the best tier, the share where the other one
+      scores at least as high; NaN when there are none.
+    * ``ideal_pairs_by_tier[t]`` / ``errors_by_tier[t]``: the same split by the other
+      completion's tier ``t`` (entry 0, the best tier itself, is always 0).
     """
 
     n_pairs: int
@@ -48,9 +50,19 @@ class PairMetrics:
     hinge_loss: float
     ideal_pairs: int
     error_rate: float
+    ideal_pairs_by_tier: tuple[int, ...] = ()
+    errors_by_tier: tuple[int, ...] = ()
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def error_rate_by_tier(self) -> tuple[float, ...]:
+        """``errors_by_tier / ideal_pairs_by_tier``, NaN where there are no pairs."""
+        return tuple(
+            e / n if n else float("nan")
+            for e, n in zip(self.errors_by_tier, self.ideal_pairs_by_tier, strict=True)
+        )
+
+    def to_json(self, tier_names: Sequence[str] | None = None) -> dict[str, Any]:
+        """JSON-ready; with ``tier_names``, the per-tier error rates by name too."""
+        out: dict[str, Any] = {
             "pairs": self.n_pairs,
             "pair_accuracy": _num(self.pair_accuracy),
             "beyond_margin": _num(self.beyond_margin),
@@ -58,34 +70,66 @@ class PairMetrics:
             "ideal_pairs": self.ideal_pairs,
             "error_rate": _num(self.error_rate),
         }
+        if tier_names is not None and self.ideal_pairs_by_tier:
+            rates = self.error_rate_by_tier()
+            out["error_rate_by_tier"] = {
+                tier: {
+                    "ideal_pairs": self.ideal_pairs_by_tier[t],
+                    "errors": self.errors_by_tier[t],
+                    "error_rate": _num(rates[t]),
+                }
+                for t, tier in enumerate(tier_names)
+                if t > 0 and t < len(self.ideal_pairs_by_tier)
+            }
+        return out
+
+
+#: Pairs scored together (bounds the temporaries at scale).
+CHUNK_PAIRS = 1 << 20
 
 
 def pair_metrics(
     rewards: FloatArray,
-    tier_rank: IntArray,
-    better: IntArray,
-    worse: IntArray,
+    tier_rank: npt.NDArray[np.integer[Any]],
+    better: npt.NDArray[np.integer[Any]],
+    worse: npt.NDArray[np.integer[Any]],
     tier_margins: FloatArray,
 ) -> PairMetrics:
     """:class:`PairMetrics` of ``rewards`` over the pairs ``(better[k], worse[k])``;
-    ``tier_margins[t]`` is the margin tier ``t`` must win by."""
+    ``tier_margins[t]`` is the margin tier ``t`` must win by. Works through the pairs
+    in chunks; the loss is summed in float64."""
     n = int(better.shape[0])
+    n_tiers = int(tier_margins.shape[0])
     if n == 0:
         nan = float("nan")
-        return PairMetrics(0, nan, nan, nan, 0, nan)
-    better_rank = tier_rank[better]
-    gap = rewards[better] - rewards[worse]
-    margin = tier_margins[better_rank]
-    ideal = better_rank == 0
-    n_ideal = int(ideal.sum())
-    errors = int((gap[ideal] <= 0).sum())
+        zeros = (0,) * n_tiers
+        return PairMetrics(0, nan, nan, nan, 0, nan, zeros, zeros)
+    wins = beyond = 0
+    loss = 0.0
+    ideal_by_tier = np.zeros(n_tiers, dtype=np.int64)
+    errors_by_tier = np.zeros(n_tiers, dtype=np.int64)
+    for p0 in range(0, n, CHUNK_PAIRS):
+        b, w = better[p0 : p0 + CHUNK_PAIRS], worse[p0 : p0 + CHUNK_PAIRS]
+        better_rank = tier_rank[b]
+        gap = rewards[b] - rewards[w]
+        margin = tier_margins[better_rank]
+        ideal = better_rank == 0
+        wins += int(np.count_nonzero(gap > 0))
+        beyond += int(np.count_nonzero(gap >= margin))
+        other = tier_rank[w[ideal]]
+        ideal_by_tier += np.bincount(other, minlength=n_tiers)[:n_tiers]
+        errors_by_tier += np.bincount(other[gap[ideal] <= 0], minlength=n_tiers)[:n_tiers]
+        loss += float(np.maximum(margin - gap, 0.0).sum())
+    n_ideal, errors = int(ideal_by_tier.sum()), int(errors_by_tier.sum())
     return PairMetrics(
         n_pairs=n,
-        pair_accuracy=float((gap > 0).sum() / n),
-        beyond_margin=float((gap >= margin).sum() / n),
-        hinge_loss=float(np.maximum(margin - gap, 0.0).sum() / n),
+        pair_accuracy=wins / n,
+        beyond_margin=beyond / n,
+        hinge_loss=loss / n,
         ideal_pairs=n_ideal,
         error_rate=errors / n_ideal if n_ideal else float("nan"),
+        ideal_pairs_by_tier=tuple(int(v) for v in ideal_by_tier),
+        errors_by_tier=tuple(int(v) for v in errors_by_tier),
     )
 
 
@@ -219,11 +263,18 @@ def sign_warnings(
     """
     out = []
     for name, weight in zip(feature_names, weights.tolist(), strict=True):
-        expected = polarity.get(name)
-        if expected is None and ":" in name:
-            expected = polarity.get(name.split(":", 1)[1])
+        expected = expected_polarity(polarity, name)
         if expected == "good" and weight < -tolerance:
             out.append(SignWarning(name, float(weight), "good"))
         elif expected == "bad" and weight > tolerance:
             out.append(SignWarning(name, float(weight), "bad"))
     return tuple(out)
+
+
+def expected_polarity(polarity: Mapping[str, Polarity | None], name: str) -> Polarity | None:
+    """The polarity of feature ``name`` (``prop:apology``), looked up by its full or
+    its bare name (``apology``)."""
+    expected = polarity.get(name)
+    if expected is None and ":" in name:
+        expected = polarity.get(name.split(":", 1)[1])
+    return expected

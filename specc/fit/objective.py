@@ -1,36 +1,45 @@
-"""The pairwise hinge objective and its gradient, computed in O(pairs).
+"""The pairwise hinge objective and its gradient, in numpy, in O(pairs) per evaluation.
 
 For pairs ``(a, b)`` with ``a`` of a better tier, ``R = X w (+ base)`` and the better
-tier's margin ``m_a``::
+tier's margin ``m_a``, a pair is *active* when ``m_a + R[b] - R[a] > 0``. With
+``cw[i]`` / ``cb[i]`` the number of active pairs in which row ``i`` is the worse /
+better one and ``c = cw - cb``::
 
-    loss = mean over pairs of relu(m_a + R[b] - R[a])
-    grad = X^T c / P,  c[i] = #active pairs where i is worse - #active where i is better
+    loss = mean over pairs of relu(m_a + R[b] - R[a]) = (c . R + cb . m) / P
+    grad = X^T c / P
 
-so one evaluation is two matrix-vector products, two gathers of ``R`` at the pair
-ends, a clamp and two scatter-adds: no ``pairs x features`` intermediate. Everything
-is float64 (see docs/fitting.md for why).
+so one evaluation is a matrix-vector product, two gathers of ``R`` per pair, a
+comparison, two counts (``bincount``) and a second product over the rows: never a
+``pairs x features`` intermediate. Pairs are processed in chunks whose rows lie in
+a narrow range (pairs sorted by row, as :mod:`specc.fit.pairs` builds them), so the
+temporaries stay small and the counts are local.
+
+Precision: the rewards and the active set are computed in the dtype of ``x``
+(float32 for fits from a features file, see docs/fitting.md); the loss and the
+gradient are accumulated in float64 from the integer counts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from specc.errors import DataError
 from specc.fit.pairs import make_pairs
 
 FloatArray = npt.NDArray[np.float64]
+Floats = npt.NDArray[np.floating[Any]]
 IntArray = npt.NDArray[np.int64]
+Index = npt.NDArray[np.signedinteger[Any]]
 
-
-def pair_slack(
-    rewards: FloatArray, better: IntArray, worse: IntArray, pair_margin: FloatArray
-) -> FloatArray:
-    """``m_a + R[b] - R[a]`` for each pair: the pair's hinge loss before the relu."""
-    out: FloatArray = pair_margin + rewards[worse] - rewards[better]
-    return out
+#: Pairs processed together in one evaluation step (about 1 MB of indices).
+CHUNK_PAIRS = 1 << 17
+#: Rows per step of the gradient's ``X^T c`` (a fixed order: the sum is reproducible).
+CHUNK_ROWS = 1 << 16
 
 
 def pairwise_hinge_loss(
@@ -41,7 +50,8 @@ def pairwise_hinge_loss(
     tier_margins: npt.ArrayLike,
     base_reward: npt.ArrayLike | None = None,
 ) -> float:
-    """Mean hinge loss over all same-prompt pairs for given weights (no weight decay).
+    """Mean hinge loss over all same-prompt pairs for given weights (no weight decay),
+    in float64.
 
     >>> pairwise_hinge_loss([1.0], [[2.0], [0.5]], [0, 0], [0, 1], [1.0, 1.0])
     0.0
@@ -55,87 +65,191 @@ def pairwise_hinge_loss(
     if len(pairs) == 0:
         return 0.0
     margins = np.asarray(tier_margins, dtype=np.float64)[rank[pairs.better]]
-    slack = pair_slack(rewards, pairs.better, pairs.worse, margins)
+    slack = margins + rewards[pairs.worse] - rewards[pairs.better]
     return float(np.maximum(slack, 0.0).sum() / len(pairs))
 
 
-T = TypeVar("T")
+@dataclass(frozen=True)
+class Chunk:
+    """Pairs ``p0:p1``, which touch only rows ``lo:hi``. When the pairs are sorted by
+    their better row, ``runs`` holds where each better row's run starts (within the
+    chunk) and ``rows`` which row it is: the better side is then a ``repeat`` and its
+    counts a ``reduceat``, cheaper than a gather and a ``bincount``."""
+
+    p0: int
+    p1: int
+    lo: int
+    hi: int
+    runs: npt.NDArray[np.int32] | None = None
+    rows: Index | None = None
 
 
-def with_threads(threads: int, run: Callable[[], T]) -> T:
-    """Run ``run()`` with ``threads`` torch threads, restoring the count afterwards."""
-    import torch
+def chunk_bounds(better: Index, worse: Index, size: int = CHUNK_PAIRS) -> list[Chunk]:
+    """The pairs in chunks of ``size`` (see :class:`Chunk`)."""
+    n_pairs = int(better.shape[0])
+    if n_pairs == 0:
+        return []
+    cuts = np.arange(0, n_pairs, size)
+    lo = np.minimum(np.minimum.reduceat(better, cuts), np.minimum.reduceat(worse, cuts))
+    hi = np.maximum(np.maximum.reduceat(better, cuts), np.maximum.reduceat(worse, cuts)) + 1
+    ends = np.append(cuts[1:], n_pairs)
+    by_better = bool(n_pairs < 2 or (better[1:] >= better[:-1]).all())
+    chunks = []
+    bounds = zip(cuts.tolist(), ends.tolist(), lo.tolist(), hi.tolist(), strict=True)
+    for p0, p1, low, high in bounds:
+        if by_better:
+            part = better[p0:p1]
+            runs = np.flatnonzero(part[1:] != part[:-1]).astype(np.int32) + 1
+            runs = np.concatenate((np.zeros(1, dtype=np.int32), runs))
+            chunks.append(Chunk(p0, p1, low, high, runs, part[runs]))
+        else:
+            chunks.append(Chunk(p0, p1, low, high))
+    return chunks
 
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        return run()
-    finally:
-        torch.set_num_threads(previous)
+
+def matvec_t(x: Floats, c: npt.NDArray[Any], rows: int | None = None) -> FloatArray:
+    """``x[:rows].T @ c`` accumulated in float64 over fixed chunks of rows, in the
+    dtype of ``x`` within a chunk (einsum: no BLAS threads, so the same bits on every
+    machine)."""
+    n = x.shape[0] if rows is None else rows
+    out = np.zeros(x.shape[1], dtype=np.float64)
+    for r0 in range(0, n, CHUNK_ROWS):
+        r1 = min(n, r0 + CHUNK_ROWS)
+        out += np.einsum("i,ij->j", c[r0:r1].astype(x.dtype), x[r0:r1])
+    return out
+
+
+def matvec(x: Floats, w: npt.NDArray[Any]) -> Floats:
+    """``x @ w`` in the dtype of ``x`` (einsum: the same bits whatever the thread count)."""
+    out: Floats = np.einsum("ij,j->i", x, w.astype(x.dtype))
+    return out
+
+
+class FitOverflow(DataError):
+    """The objective became non-finite during a fit."""
+
+
+def blame_feature(weights: FloatArray, col_absmax: FloatArray) -> int:
+    """The index of the feature whose term ``|w_j| * max |x_j|`` is largest (a weight
+    that is not finite counts as infinite): the likely cause of an overflow."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        size = np.abs(weights) * col_absmax
+    size = np.where(np.isfinite(size), size, np.inf)
+    return int(np.argmax(size)) if size.shape[0] else 0
 
 
 class HingeObjective:
     """``w -> (objective, gradient)`` over fixed rows and pairs, with preallocated
-    buffers so that repeated evaluations allocate nothing of the pairs' size.
+    per-row buffers; the per-pair temporaries are one chunk's.
 
-    ``x`` (n, d), ``offset`` (n,) the base reward or None, ``row_margin`` (n,) the
-    margin of each row's tier (used when the row is the better one), ``better`` and
-    ``worse`` (P,) row indices, ``l2``: adds ``l2 / 2 * |w|^2``.
+    ``x`` (n, d) float32 or float64 (the evaluation's precision; other dtypes become
+    float64), ``offset`` (n,) the base reward or None, ``row_margin`` (n,) the margin
+    of each row's tier (used when the row is the better one), ``better`` and
+    ``worse`` (P,) row indices (fastest sorted by row, as :mod:`specc.fit.pairs` builds
+    them), ``l2``: adds ``l2 / 2 * |w|^2``. ``feature_names`` name the culprit when an
+    evaluation overflows (:class:`FitOverflow`).
     """
 
     def __init__(
         self,
-        x: FloatArray,
-        offset: FloatArray | None,
-        row_margin: FloatArray,
-        better: IntArray,
-        worse: IntArray,
+        x: npt.ArrayLike,
+        offset: npt.ArrayLike | None,
+        row_margin: npt.ArrayLike,
+        better: npt.ArrayLike,
+        worse: npt.ArrayLike,
         l2: float = 0.0,
+        *,
+        feature_names: Sequence[str] | None = None,
+        chunk_pairs: int = CHUNK_PAIRS,
     ):
-        import torch
-
-        self.n, self.d = x.shape
-        self.n_pairs = int(better.shape[0])
-        self.l2 = float(l2)
-        self.evaluations = 0
-        self._x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
+        xa = np.asarray(x)
+        if xa.dtype not in (np.float32, np.float64):
+            xa = xa.astype(np.float64)
+        self._x: Floats = np.ascontiguousarray(xa)
+        dtype = self._x.dtype
+        self.n, self.d = self._x.shape
         self._offset = (
-            torch.from_numpy(np.ascontiguousarray(offset, dtype=np.float64))
+            np.ascontiguousarray(offset, dtype=dtype).reshape(self.n)
             if offset is not None
             else None
         )
-        self._margin = torch.from_numpy(np.ascontiguousarray(row_margin, dtype=np.float64))
-        self._better = torch.from_numpy(np.ascontiguousarray(better, dtype=np.int64))
-        self._worse = torch.from_numpy(np.ascontiguousarray(worse, dtype=np.int64))
-        f64 = torch.float64
-        self._rewards = torch.empty(self.n, dtype=f64)
-        self._shifted = torch.empty(self.n, dtype=f64)
-        self._counts = torch.empty(self.n, dtype=f64)
-        self._slack = torch.empty(self.n_pairs, dtype=f64)
-        self._tmp = torch.empty(self.n_pairs, dtype=f64)
+        self._margin = np.ascontiguousarray(row_margin, dtype=dtype).reshape(self.n)
+        self._margin64 = self._margin.astype(np.float64)
+        self._better: Index = np.ascontiguousarray(better).reshape(-1)
+        self._worse: Index = np.ascontiguousarray(worse).reshape(-1)
+        self.n_pairs = int(self._better.shape[0])
+        self.l2 = float(l2)
+        self.evaluations = 0
+        self.feature_names = tuple(feature_names) if feature_names is not None else None
+        self._chunks = chunk_bounds(self._better, self._worse, chunk_pairs)
+        self._worse_count = np.zeros(self.n, dtype=np.int64)
+        self._better_count = np.zeros(self.n, dtype=np.int64)
+        self._col_absmax: FloatArray | None = None
+
+    def rewards(self, weights: npt.ArrayLike) -> Floats:
+        """``x @ w (+ offset)`` in the objective's precision."""
+        r = matvec(self._x, np.asarray(weights, dtype=np.float64))
+        if self._offset is not None:
+            r += self._offset
+        return r
+
+    def counts(self, rewards: Floats) -> tuple[IntArray, IntArray]:
+        """Per row, the number of active pairs in which it is the worse and the better
+        one (buffers reused by the next call)."""
+        shifted = rewards - self._margin  # R[a] - m_a
+        cw, cb = self._worse_count, self._better_count
+        cw.fill(0)
+        cb.fill(0)
+        better, worse = self._better, self._worse
+        for c in self._chunks:
+            lo, hi = c.lo, c.hi
+            w = worse[c.p0 : c.p1]
+            if c.runs is not None and c.rows is not None:
+                lengths = np.diff(c.runs, append=np.int32(c.p1 - c.p0))
+                active = rewards[w] > np.repeat(shifted[c.rows], lengths)
+                cb[c.rows] += np.add.reduceat(active.view(np.int8), c.runs, dtype=np.int64)
+            else:
+                b = better[c.p0 : c.p1]
+                active = rewards[w] > shifted[b]
+                cb[lo:hi] += np.bincount(b[active] - lo, minlength=hi - lo)
+            cw[lo:hi] += np.bincount(w[active] - lo, minlength=hi - lo)
+        return cw, cb
 
     def __call__(self, weights: FloatArray) -> tuple[float, FloatArray]:
-        """The objective and its gradient (float64 numpy) at ``weights``."""
-        import torch
-
+        """The objective and its gradient (float64) at ``weights``."""
         self.evaluations += 1
-        w = torch.from_numpy(np.ascontiguousarray(weights, dtype=np.float64))
-        rewards, slack, tmp, counts = self._rewards, self._slack, self._tmp, self._counts
-        torch.mv(self._x, w, out=rewards)
-        if self._offset is not None:
-            rewards.add_(self._offset)
-        torch.sub(rewards, self._margin, out=self._shifted)  # R[a] - m_a
-        torch.index_select(rewards, 0, self._worse, out=slack)
-        torch.index_select(self._shifted, 0, self._better, out=tmp)
-        slack.sub_(tmp).clamp_(min=0.0)
-        loss = float(slack.sum()) / self.n_pairs
-        torch.sign(slack, out=tmp)  # 1 where the pair is active, else 0
-        counts.zero_()
-        counts.index_add_(0, self._worse, tmp)
-        counts.index_add_(0, self._better, tmp, alpha=-1.0)
-        grad = torch.mv(self._x.T, counts).div_(self.n_pairs)
-        if self.l2:
-            loss += 0.5 * self.l2 * float(w.dot(w))
-            grad.add_(w, alpha=self.l2)
-        out: FloatArray = grad.numpy()
-        return loss, out
+        w = np.asarray(weights, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            rewards = self.rewards(w)
+            cw, cb = self.counts(rewards)
+            c = cw - cb
+            if self.n_pairs:
+                # einsum on float64: an integer-float np.dot is a slow generic loop, and
+                # BLAS's threads make a dot slower on a busy machine and its bits vary
+                active = float(np.einsum("i,i->", c.astype(np.float64), rewards, dtype=np.float64))
+                active += float(np.einsum("i,i->", cb.astype(np.float64), self._margin64))
+                loss = active / self.n_pairs
+                grad = matvec_t(self._x, c) / self.n_pairs
+            else:
+                loss, grad = 0.0, np.zeros(self.d)
+            if self.l2:
+                loss += 0.5 * self.l2 * float(w @ w)
+                grad += self.l2 * w
+        if not (np.isfinite(loss) and np.isfinite(grad).all() and np.isfinite(rewards).all()):
+            raise self.overflow(w)
+        return loss, grad
+
+    def overflow(self, weights: FloatArray) -> FitOverflow:
+        """The error for an evaluation at ``weights`` that overflowed."""
+        if self._col_absmax is None:
+            self._col_absmax = (
+                np.abs(self._x).max(axis=0).astype(np.float64) if self.n else np.zeros(self.d)
+            )
+        names = self.feature_names or tuple(f"column {j}" for j in range(self.d))
+        j = blame_feature(weights, self._col_absmax)
+        return FitOverflow(
+            f"the fit overflowed (the reward is not a finite number) through feature "
+            f"{names[j]!r}: its weight reached {weights[j]:.3g}",
+            hint="check that feature's values, or set weight_decay above 0 in the spec's "
+            "reward block so the weights stay bounded",
+        )

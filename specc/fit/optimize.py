@@ -2,12 +2,12 @@
 
 Both follow torch's implementations step for step (``torch.optim.AdamW`` and
 ``torch.optim.LBFGS`` with ``line_search_fn="strong_wolfe"``, BSD-3 licensed; the
-tests compare against them) but run on plain arrays: constructing a
-``torch.optim`` optimiser imports ``torch._dynamo`` (about 2 s), which would be most of
-a large fit's wall time. The weights are ``d`` numbers, so the optimisers' own
-arithmetic is negligible; the cost is the objective's evaluations (torch, see
-:mod:`specc.fit.objective`). Weights start at zero, so a fit is deterministic given
-its data and split.
+tests compare against them) but run on plain arrays, so a fit never imports torch
+(its import alone is seconds; constructing a ``torch.optim`` optimiser also imports
+``torch._dynamo``). The weights are ``d`` numbers, so the optimisers' own arithmetic
+is negligible; the cost is the objective's evaluations (:mod:`specc.fit.objective`).
+Weights start at zero, or at ``x0`` (a warm start, as the weight-decay selection
+uses), so a fit is deterministic given its data and split.
 """
 
 from __future__ import annotations
@@ -46,19 +46,26 @@ class _Counted:
         return loss, grad
 
 
+def _start(d: int, x0: FloatArray | None) -> FloatArray:
+    if x0 is None:
+        return np.zeros(d, dtype=np.float64)
+    return np.array(x0, dtype=np.float64).reshape(d)
+
+
 def run_adamw(
     f: Evaluate,
     d: int,
     settings: FitSettings,
     betas: tuple[float, float] = (0.9, 0.999),
     eps: float = 1e-8,
+    x0: FloatArray | None = None,
 ) -> OptimResult:
     """``settings.steps`` full-batch AdamW steps (decoupled weight decay), then one
     evaluation at the final weights. Same update as ``torch.optim.AdamW``."""
-    lr, wd = settings.lr, settings.weight_decay
+    lr, wd = settings.lr, settings.weight_decay or 0.0
     beta1, beta2 = betas
     fc = _Counted(f)
-    w = np.zeros(d, dtype=np.float64)
+    w = _start(d, x0)
     m = np.zeros(d, dtype=np.float64)
     v = np.zeros(d, dtype=np.float64)
     for step in range(1, settings.steps + 1):
@@ -197,7 +204,9 @@ def _strong_wolfe(
     return bracket_f[low], bracket_g[low], bracket[low], evals
 
 
-def run_lbfgs(f: Evaluate, d: int, settings: FitSettings) -> OptimResult:
+def run_lbfgs(
+    f: Evaluate, d: int, settings: FitSettings, x0: FloatArray | None = None
+) -> OptimResult:
     """L-BFGS with a strong-Wolfe line search: at most ``settings.steps`` iterations
     and ``steps * 5 // 4 + 1`` evaluations, stopping early when the gradient, the step
     or the change of the objective falls below ``settings.tolerance``. The objective
@@ -207,7 +216,7 @@ def run_lbfgs(f: Evaluate, d: int, settings: FitSettings) -> OptimResult:
     max_eval = settings.steps * 5 // 4 + 1
     history_size = settings.lbfgs_history
     fc = _Counted(f)
-    x = np.zeros(d, dtype=np.float64)
+    x = _start(d, x0)
     loss, g = fc(x)
     evals = 1
     iterations = 0
@@ -268,8 +277,10 @@ def run_lbfgs(f: Evaluate, d: int, settings: FitSettings) -> OptimResult:
     return OptimResult(x, iterations, len(fc.history), tuple(fc.history))
 
 
-def minimise(f: Evaluate, d: int, settings: FitSettings) -> OptimResult:
-    """Run the configured optimiser from zero weights."""
+def minimise(
+    f: Evaluate, d: int, settings: FitSettings, x0: FloatArray | None = None
+) -> OptimResult:
+    """Run the configured optimiser from zero weights (or from ``x0``)."""
     if settings.optimizer == "lbfgs":
-        return run_lbfgs(f, d, settings)
-    return run_adamw(f, d, settings)
+        return run_lbfgs(f, d, settings, x0)
+    return run_adamw(f, d, settings, x0=x0)

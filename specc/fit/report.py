@@ -1,5 +1,11 @@
 """The fit report: ``report.json``, ``report.png`` and a terminal summary table.
 
+``report.json`` carries the figures the picture shows (:mod:`specc.fit.figure`):
+per response type the tier distributions (``centred_by_tier``), the error rates by
+tier (``train``/``valid`` ``error_rate_by_tier``, and ``base_reward_alone``) and the
+weights with the sign the rules expect (``weights_chart``); at the top level the
+policy, spec hash, data file and ``timings_s``.
+
 >>> paths = write_report(results, "out/fit", spec_hash=art.spec_hash)  # doctest: +SKIP
 >>> print(summary_table(results))                                     # doctest: +SKIP
 """
@@ -9,29 +15,16 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from specc.files import Staging
 from specc.fit.fitter import FitResult
 
 FORMAT = "specc.fit-report/1"
-
-# One colour per tier, best first (colour-blind-safe Okabe-Ito order, then tab10).
-TIER_COLOURS: tuple[str, ...] = (
-    "#009E73",
-    "#56B4E9",
-    "#E69F00",
-    "#D55E00",
-    "#CC79A7",
-    "#0072B2",
-    "#F0E442",
-    "#000000",
-)
 
 
 @dataclass(frozen=True)
@@ -69,22 +62,31 @@ def write_report(
     spec_hash: str | None = None,
     extra: Mapping[str, Any] | None = None,
     plot: bool = True,
+    timings: Mapping[str, float | None] | None = None,
     stage: Staging | None = None,
 ) -> ReportPaths:
     """Write ``report.json`` (and ``report.png`` unless ``plot`` is false) in ``out_dir``,
-    atomically (:mod:`specc.files`); with ``stage``, when that staging commits."""
+    atomically (:mod:`specc.files`); with ``stage``, when that staging commits.
+
+    ``extra`` goes into ``report.json`` at the top level; its ``policy`` (``name``,
+    ``version``) and ``data`` also head the picture. ``timings`` (seconds, e.g. start-up
+    and reading) become ``timings_s``, with the picture's own drawing time added."""
     root = Path(out_dir)
     json_path = root / "report.json"
     data = report_dict(results, spec_hash=spec_hash, extra=extra)
+    times: dict[str, float | None] = dict(timings or {})
     own = stage is None
     stage = stage or Staging()
     try:
-        text = json.dumps(data, indent=2, allow_nan=False) + "\n"
-        stage.write_bytes(json_path, text.encode())
         png_path = None
         if plot:
             png_path = root / "report.png"
-            plot_report(results, png_path, stage=stage)
+            t0 = time.perf_counter()
+            plot_report(results, png_path, header=report_header(data), stage=stage)
+            times["picture"] = time.perf_counter() - t0
+        data["timings_s"] = {k: None if v is None else round(v, 4) for k, v in times.items()}
+        text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+        stage.write_bytes(json_path, text.encode())
     except BaseException:
         stage.discard()
         raise
@@ -93,51 +95,35 @@ def write_report(
     return ReportPaths(json_path, png_path)
 
 
-def plot_report(
-    results: Sequence[FitResult], path: str | Path, *, stage: Staging | None = None
-) -> None:
-    """One subplot per response type: histograms of rewards centred on the prompt's
-    mean ideal reward, one colour per tier (like Figure 4a of the RBR paper)."""
-    # The object-oriented API with the Agg canvas: no pyplot, no global backend switch.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def report_header(data: Mapping[str, Any]) -> list[str]:
+    """The picture's title lines from a :func:`report_dict`: policy and version, then
+    spec hash, data file and specc version."""
+    policy = data.get("policy")
+    title = "specc fit report"
+    if isinstance(policy, Mapping):
+        title = f"policy {policy.get('name', '?')} {policy.get('version', '')}".rstrip()
+    details = [
+        f"spec {str(data.get('spec_hash') or '-')[:16]}",
+        f"data {data.get('data') or '-'}",
+        f"specc {data.get('specc_version', '')}",
+    ]
+    return [title, *details]
 
-    k = max(len(results), 1)
-    ncols = min(k, 3)
-    nrows = math.ceil(k / ncols)
-    fig = Figure(figsize=(5.0 * ncols, 3.6 * nrows), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(nrows, ncols, squeeze=False).reshape(-1)
-    for ax, result in zip(axes, results, strict=False):
-        values = result.centred
-        finite = values[np.isfinite(values)]
-        if finite.shape[0] == 0:
-            ax.text(0.5, 0.5, "no prompt has an ideal completion", ha="center", va="center")
-        else:
-            lo, hi = np.quantile(finite, [0.002, 0.998])
-            if not hi > lo:
-                lo, hi = lo - 0.5, hi + 0.5
-            bins = np.linspace(lo, hi, 61)
-            for rank, tier in enumerate(result.tier_names):
-                v = values[(result.tier_rank == rank) & np.isfinite(values)]
-                if v.shape[0] == 0:
-                    continue
-                colour = TIER_COLOURS[rank % len(TIER_COLOURS)]
-                counts, edges = np.histogram(np.clip(v, lo, hi), bins=bins)
-                ax.stairs(counts, edges, fill=True, alpha=0.35, color=colour)
-                ax.stairs(counts, edges, color=colour, label=f"{tier} ({v.shape[0]})")
-            ax.axvline(0.0, color="0.3", linewidth=0.8, linestyle="--")
-            ax.legend(fontsize="small", frameon=False)
-        acc = result.valid.pair_accuracy if result.valid else result.train.pair_accuracy
-        which = "valid" if result.valid else "train"
-        ax.set_title(f"{result.response_type or 'reward'}  ({which} pair acc {acc:.3f})")
-        ax.set_xlabel("reward - mean ideal reward of the prompt")
-        ax.set_ylabel("completions")
-    for ax in axes[len(results) :]:
-        ax.set_axis_off()
+
+def plot_report(
+    results: Sequence[FitResult],
+    path: str | Path,
+    *,
+    header: Sequence[str] = (),
+    stage: Staging | None = None,
+) -> None:
+    """Draw the report picture (:func:`specc.fit.figure.draw_report`) into ``path``."""
+    from specc.fit.figure import draw_report
+
+    image = draw_report(results, header)
     with contextlib.ExitStack() as scope:
         staging = stage or scope.enter_context(Staging())
-        fig.savefig(scope.enter_context(staging.open(path)), format="png", dpi=110)
+        image.save(scope.enter_context(staging.open(path)), format="PNG", compress_level=3)
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

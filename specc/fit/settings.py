@@ -1,7 +1,7 @@
 """Settings of one reward fit: what the spec's ``reward`` block says, plus the split.
 
->>> FitSettings(optimizer="lbfgs", weight_decay=0.01).steps
-1000
+>>> FitSettings().optimizer, FitSettings().weight_decay   # None: chosen by validation
+('lbfgs', None)
 """
 
 from __future__ import annotations
@@ -16,36 +16,52 @@ if TYPE_CHECKING:
     from specc.artifact import RewardEntry
 
 Optimizer = Literal["adamw", "lbfgs"]
+Precision = Literal["float32", "float64"]
+
+#: The weight decays an L-BFGS fit without one chooses from, largest first.
+WEIGHT_DECAY_GRID: tuple[float, ...] = (1e-2, 3e-3, 1e-3, 3e-4, 1e-4)
+#: L-BFGS without a weight decay, when too few prompts give pairs to choose one.
+FALLBACK_WEIGHT_DECAY = 1e-3
+#: AdamW without a weight decay (decoupled, as torch's default for AdamW).
+ADAMW_WEIGHT_DECAY = 0.01
+#: The fewest training prompts with pairs a weight-decay selection needs.
+SELECT_MIN_PROMPTS = 10
 
 
 @dataclass(frozen=True)
 class FitSettings:
     """How to fit one response type's linear reward.
 
-    * ``optimizer``: ``"adamw"`` (full batch, ``steps`` steps at learning rate ``lr``,
-      decoupled ``weight_decay``) or ``"lbfgs"`` (strong-Wolfe line search, at most
-      ``steps`` iterations, stops early when the objective stops moving; ``lr`` is not
-      used, the line search picks the step; ``weight_decay`` becomes the L2 term
-      ``weight_decay / 2 * |w|^2``, the penalty whose gradient AdamW's decay follows).
+    * ``optimizer``: ``"lbfgs"`` (strong-Wolfe line search, at most ``steps``
+      iterations, stops early when the objective stops moving; ``lr`` is not used;
+      ``weight_decay`` is the L2 term ``weight_decay / 2 * |w|^2``) or ``"adamw"`` (full
+      batch, ``steps`` steps at learning rate ``lr``, decoupled ``weight_decay``).
+    * ``weight_decay``: ``None`` (the default) lets L-BFGS choose it: a path over
+      :data:`WEIGHT_DECAY_GRID` is fitted on part of the training prompts and scored by
+      pair accuracy on the others (``select_fraction`` of them, from at most about
+      ``select_max_rows`` rows), and the best is refitted on all training prompts
+      (see docs/fitting.md). AdamW uses :data:`ADAMW_WEIGHT_DECAY` then.
     * ``margin``: the margin of a tier that declares none.
     * ``base_reward``: add each row's base reward-model score with coefficient 1.
     * ``valid_fraction``: share of prompts (not pairs) held out for validation.
     * ``tolerance``: L-BFGS stops when the objective or the step changes by less.
-    * ``threads``: torch threads while optimising. One by default: the work is
-      memory-bound gathers and scatter-adds that a second thread does not speed up
-      (measured), and a fixed count makes the weights independent of the machine.
+    * ``precision``: the dtype of the features while optimising. float32 halves the
+      memory and keeps fits accurate (tested against float64); float64 is for
+      bit-level comparisons with a float64 reference.
     """
 
-    optimizer: Optimizer = "adamw"
+    optimizer: Optimizer = "lbfgs"
     lr: float = 1e-2
     steps: int = 1000
-    weight_decay: float = 0.0
+    weight_decay: float | None = None
     margin: float = 1.0
     base_reward: bool = False
     valid_fraction: float = 0.1
     lbfgs_history: int = 20
     tolerance: float = 1e-9
-    threads: int = 1
+    precision: Precision = "float32"
+    select_fraction: float = 0.2
+    select_max_rows: int = 200_000
 
     def __post_init__(self) -> None:
         problems = []
@@ -55,8 +71,8 @@ class FitSettings:
             problems.append(f"lr must be positive, not {self.lr}")
         if self.steps < 1:
             problems.append(f"steps must be at least 1, not {self.steps}")
-        if not self.weight_decay >= 0:
-            problems.append(f"weight_decay cannot be negative, not {self.weight_decay}")
+        if self.weight_decay is not None and not 0 <= self.weight_decay < 1e6:
+            problems.append(f"weight_decay must be in [0, 1e6), not {self.weight_decay}")
         if not self.margin >= 0:
             problems.append(f"margin cannot be negative, not {self.margin}")
         if not 0 <= self.valid_fraction < 1:
@@ -65,8 +81,12 @@ class FitSettings:
             problems.append(f"lbfgs_history must be at least 1, not {self.lbfgs_history}")
         if not self.tolerance >= 0:
             problems.append(f"tolerance cannot be negative, not {self.tolerance}")
-        if self.threads < 1:
-            problems.append(f"threads must be at least 1, not {self.threads}")
+        if self.precision not in ("float32", "float64"):
+            problems.append(f"precision must be 'float32' or 'float64', not {self.precision!r}")
+        if not 0 < self.select_fraction < 1:
+            problems.append(f"select_fraction must be in (0, 1), not {self.select_fraction}")
+        if self.select_max_rows < 2:
+            problems.append(f"select_max_rows must be at least 2, not {self.select_max_rows}")
         if problems:
             raise UsageError("invalid fit settings: " + "; ".join(problems))
 
@@ -84,6 +104,17 @@ class FitSettings:
         }
         data.update(overrides)
         return cls(**data)
+
+    @property
+    def selects_weight_decay(self) -> bool:
+        """Whether the fit chooses the weight decay by validation."""
+        return self.weight_decay is None and self.optimizer == "lbfgs"
+
+    def fixed_weight_decay(self) -> float:
+        """The weight decay when none is chosen by validation."""
+        if self.weight_decay is not None:
+            return self.weight_decay
+        return ADAMW_WEIGHT_DECAY if self.optimizer == "adamw" else FALLBACK_WEIGHT_DECAY
 
     def replace(self, **changes: Any) -> FitSettings:
         return dataclasses.replace(self, **changes)

@@ -21,7 +21,6 @@ An output line::
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -72,21 +71,45 @@ class FeatureRow:
 
     @classmethod
     def from_json(cls, obj: Any, where: str) -> FeatureRow:
+        """A row from its JSON form; a missing field, a value that is not a finite
+        number where one belongs, or a label that is not a string is a
+        :class:`DataError` at ``where``."""
         if not isinstance(obj, dict):
             raise DataError("a feature row must be a JSON object", where)
+
+        def number(value: Any, what: str) -> float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise DataError(f"{what} must be a number, not {value!r}", where)
+            if not math.isfinite(value):
+                raise DataError(f"{what} is {value} (not a finite number)", where)
+            return float(value)
+
+        def numbers(values: Any, what: str) -> dict[str, float]:
+            if not isinstance(values, dict):
+                raise DataError(f"'{what}' must be an object of numbers", where)
+            return {str(k): number(v, f"{what}[{k!r}]") for k, v in values.items()}
+
         try:
+            ident, prompt_id, response_type = obj["id"], obj["prompt_id"], obj["response_type"]
+            label = obj.get("completion_label")
+            if label is not None and not isinstance(label, str):
+                raise DataError(f"completion_label must be a string, not {label!r}", where)
+            base = obj.get("base_reward")
+            values = obj["features"]
+            if not isinstance(values, list):
+                raise DataError("'features' must be a list of numbers", where)
             row = cls(
-                id=str(obj["id"]),
-                prompt_id=str(obj["prompt_id"]),
-                response_type=str(obj["response_type"]),
-                completion_label=obj.get("completion_label"),
-                base_reward=obj.get("base_reward"),
-                propositions={str(k): float(v) for k, v in obj["propositions"].items()},
-                derived={str(k): float(v) for k, v in obj.get("derived", {}).items()},
-                classes={str(k): float(v) for k, v in obj["classes"].items()},
-                features=[float(v) for v in obj["features"]],
+                id=str(ident),
+                prompt_id=str(prompt_id),
+                response_type=str(response_type),
+                completion_label=label,
+                base_reward=None if base is None else number(base, "base_reward"),
+                propositions=numbers(obj["propositions"], "propositions"),
+                derived=numbers(obj.get("derived", {}), "derived"),
+                classes=numbers(obj["classes"], "classes"),
+                features=[number(v, f"features[{i}]") for i, v in enumerate(values)],
                 sources={str(k): str(v) for k, v in obj.get("sources", {}).items()},
-                costs={str(k): float(v) for k, v in obj.get("costs", {}).items()},
+                costs=numbers(obj.get("costs", {}), "costs"),
             )
         except KeyError as exc:
             raise DataError(
@@ -411,24 +434,13 @@ def write_features(path: str | Path, rows: Sequence[FeatureRow]) -> None:
 
 
 def read_features(path: str | Path) -> list[FeatureRow]:
-    """Read a feature file written by :func:`write_features` (errors name file:line)."""
-    p = Path(path)
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such feature file; make one with `specc grade`") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read: {exc}") from None
-    out = []
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{n}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"invalid JSON: {exc.msg} (column {exc.colno})", where) from None
-        out.append(FeatureRow.from_json(obj, where))
+    """Read a feature file written by :func:`write_features` through the bounded
+    :mod:`specc.jsonl` reader (lines split on ``\\n`` only; errors name file:line).
+    ``specc fit`` reads the file with :func:`specc.fit.read.read_feature_table` instead,
+    straight into arrays."""
+    from specc.jsonl import iter_jsonl
+
+    out = [FeatureRow.from_json(obj, where) for _, where, obj in iter_jsonl(path, "feature file")]
     if not out:
         raise DataError("no feature rows: the file is empty", str(path))
     return out

@@ -12,7 +12,7 @@ from specc.fit import FitResult, FitSettings, arrays_from_rows, encode_tiers, fi
 
 TIERS = ["ideal", "less_good", "unacceptable"]
 NAMES = ["prop:a", "prop:b"]
-FAST = FitSettings(steps=5, valid_fraction=0.0)
+FAST = FitSettings(optimizer="adamw", steps=5, weight_decay=0.0, valid_fraction=0.0)
 
 
 def data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:

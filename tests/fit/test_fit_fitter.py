@@ -7,8 +7,6 @@ import pytest
 
 from specc.fit import FitSettings, fit_response_type, make_pairs
 
-pytest.importorskip("torch")
-
 TIERS = ["ideal", "less_good", "unacceptable"]
 NAMES = ["prop:helpful", "prop:rude", "prop:noise"]
 
@@ -22,8 +20,8 @@ def synthetic(
     rank = rng.integers(0, 3, n)
     x = np.stack(
         [
-            (rank == 0) * 0.8 + rng.uniform(0, 0.4, n),  # helpful: marks the best tier
-            (rank == 2) * 0.8 + rng.uniform(0, 0.4, n),  # rude: marks the worst tier
+            (rank == 0) * 0.6 + rng.uniform(0, 0.4, n),  # helpful: marks the best tier
+            (rank == 2) * 0.6 + rng.uniform(0, 0.4, n),  # rude: marks the worst tier
             rng.uniform(0, 1, n),
         ],
         axis=1,
@@ -66,7 +64,7 @@ def test_learns_the_ordering_and_signs() -> None:
     assert result.train.pair_accuracy > 0.95
     assert result.valid is not None and result.valid.pair_accuracy > 0.95
     assert result.sign_warnings == ()
-    np.testing.assert_allclose(result.rewards, x @ result.weights)
+    np.testing.assert_allclose(result.rewards, x @ result.weights, atol=1e-5)
     # the polarity flipped: both weights now contradict it
     flipped = fit_response_type(
         x,
@@ -115,7 +113,8 @@ def test_base_reward_is_added_with_coefficient_one() -> None:
         base_reward=base,
         settings=FitSettings(optimizer="lbfgs", base_reward=True),
     )
-    np.testing.assert_allclose(result.rewards - x @ result.weights, base, atol=1e-12)
+    # float32 features while optimising: the rewards are float32 sums plus the base
+    np.testing.assert_allclose(result.rewards - x @ result.weights, base, atol=1e-5)
     # without the setting, base_reward is not used
     plain = fit_response_type(
         x,
@@ -126,7 +125,7 @@ def test_base_reward_is_added_with_coefficient_one() -> None:
         base_reward=base,
         settings=FitSettings(optimizer="lbfgs"),
     )
-    np.testing.assert_allclose(plain.rewards, x @ plain.weights)
+    np.testing.assert_allclose(plain.rewards, x @ plain.weights, atol=1e-5)
     assert result.base_reward and not plain.base_reward
 
 
@@ -162,7 +161,7 @@ def test_result_json_has_no_arrays_and_counts_pairs() -> None:
         rank,
         tier_names=TIERS,
         feature_names=NAMES,
-        settings=FitSettings(steps=20),
+        settings=FitSettings(optimizer="adamw", steps=20),
         response_type="Comply",
     )
     data = result.to_json()
@@ -175,12 +174,11 @@ def test_result_json_has_no_arrays_and_counts_pairs() -> None:
         "evaluations": 21,
         "objective": result.train.hinge_loss,
     }
-    assert {"check", "pairs", "optimise", "metrics", "total"} <= set(data["timings_s"])
+    assert {"check", "pairs", "select", "optimise", "metrics", "total"} <= set(data["timings_s"])
+    assert data["weight_decay"] == 0.01 and data["weight_decay_selection"] is None
 
 
-def test_settings_from_the_artifact_and_threads_restored() -> None:
-    import torch
-
+def test_settings_from_the_artifact() -> None:
     from specc.artifact import RewardEntry
 
     entry = RewardEntry(
@@ -194,12 +192,10 @@ def test_settings_from_the_artifact_and_threads_restored() -> None:
         0.5,
     )
     assert settings.valid_fraction == 0.2 and settings.weight_decay == 0.01
-    before = torch.get_num_threads()
     x, group, rank = synthetic(6)
     result = fit_response_type(
         x, group, rank, tier_names=TIERS, feature_names=NAMES, settings=settings
     )
-    assert torch.get_num_threads() == before
     assert result.iterations <= 30
     # the reported objective is the L-BFGS objective at the final weights
     l2 = 0.5 * 0.01 * float(result.weights @ result.weights)

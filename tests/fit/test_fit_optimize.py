@@ -100,19 +100,19 @@ def test_lbfgs_stops_at_once_when_the_gradient_is_zero() -> None:
     assert not result.weights.any()
 
 
-def test_a_fit_does_not_import_torch_dynamo() -> None:
-    """torch.optim's optimisers import torch._dynamo (about 2 s); ours must not."""
+def test_a_fit_imports_no_torch() -> None:
+    """Fitting is numpy only: torch's import alone is seconds."""
     import subprocess
     import sys
 
     code = (
         "import sys, numpy as np\n"
         "from specc.fit import FitSettings, fit_response_type\n"
-        "x = np.random.default_rng(0).normal(size=(40, 2))\n"
+        "x = np.random.default_rng(0).uniform(size=(40, 2))\n"
         "g, r = np.repeat(np.arange(10), 4), np.tile([0, 1, 2, 1], 10)\n"
         "for opt in ('adamw', 'lbfgs'):\n"
         "    fit_response_type(x, g, r, tier_names=['a', 'b', 'c'], feature_names=['p', 'q'],\n"
         "                      settings=FitSettings(optimizer=opt, steps=5))\n"
-        "assert 'torch' in sys.modules and 'torch._dynamo' not in sys.modules\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -77,13 +77,14 @@ def test_adamw_weights_match_oracle(use_base: bool) -> None:
         weight_decay=0.05,
         base_reward=use_base,
         valid_fraction=0.25,
+        precision="float64",
     )
     result = fit_response_type(
         x,
         group,
         rank,
         tier_names=TIERS,
-        feature_names=[f"prop:p{i}" for i in range(4)],
+        feature_names=[f"x{i}" for i in range(4)],
         tier_margins=margins,
         base_reward=base,
         settings=settings,
@@ -118,13 +119,15 @@ def test_lbfgs_weights_match_oracle() -> None:
     pytest.importorskip("torch")
     x, group, rank, _ = make_data(5, prompts=20)
     margins = [1.0, 1.0, 1.0, 1.0]
-    settings = FitSettings(optimizer="lbfgs", steps=200, weight_decay=0.1, valid_fraction=0.0)
+    settings = FitSettings(
+        optimizer="lbfgs", steps=200, weight_decay=0.1, valid_fraction=0.0, precision="float64"
+    )
     result = fit_response_type(
         x,
         group,
         rank,
         tier_names=TIERS,
-        feature_names=[f"prop:p{i}" for i in range(4)],
+        feature_names=[f"x{i}" for i in range(4)],
         settings=settings,
     )
     expected = oracle_fit(

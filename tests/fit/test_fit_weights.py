@@ -188,12 +188,11 @@ def test_unknown_type_and_bad_shapes(tmp_path: Path) -> None:
 
 
 def test_weights_from_fit_results(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
     from specc.fit import FitSettings, fit_response_type
 
     rng = np.random.default_rng(0)
     rank = rng.integers(0, 2, 40)
-    x = np.stack([rank + rng.normal(size=40), rng.normal(size=40)], 1)
+    x = 1 / (1 + np.exp(-np.stack([rank + rng.normal(size=40), rng.normal(size=40)], 1)))
     result = fit_response_type(
         x,
         np.repeat(np.arange(10), 4),
