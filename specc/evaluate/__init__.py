@@ -88,10 +88,9 @@ def _grade(
     from specc.grade.graders import make_grader
     from specc.grade.progress import ProgressBar
 
-    g = artifact.manifest.grader
     grader = make_grader(
         grader_spec,
-        answers=Answers(yes=tuple(g.yes), no=tuple(g.no)),
+        answers=Answers.of(artifact),
         device=o.device,
         dtype=o.dtype,
         batch_size=o.batch_size,

@@ -100,8 +100,7 @@ def few_shot_examples(artifact: Artifact) -> dict[str, list[Row]]:
 
 def few_shot_check(artifact: Artifact, grader: Grader, cache: GradeCache | None) -> FewShotResult:
     """Grade every example with ``grader`` (answer words: the artifact's)."""
-    g = artifact.manifest.grader
-    llm = grader.with_answers(Answers(yes=tuple(g.yes), no=tuple(g.no)))
+    llm = grader.with_answers(Answers.of(artifact))
     job = _LLMJob(artifact, llm, cache, GradeStats(), None, 4 * llm.batch_size)
     result = FewShotResult(grader=llm.source)
     for name, rows in few_shot_examples(artifact).items():

@@ -91,10 +91,9 @@ def run_grade(
     artifact = load_artifact(artifact_dir)
     rows = read_rows(data_path, limit=limit)
     check_rows(artifact, rows)  # bad rows fail before a model is loaded
-    g = artifact.manifest.grader
     grader = make_grader(
         grader_spec,
-        answers=Answers(yes=tuple(g.yes), no=tuple(g.no)),
+        answers=Answers.of(artifact),
         device=device,
         dtype=dtype,
         batch_size=batch_size,

@@ -352,8 +352,7 @@ def extract_features(
     types, extractors = _plan(artifact, rows, grader)
     llm: Grader | None = None
     if not isinstance(grader, (LabelsGrader, RulesGrader)):
-        g = artifact.manifest.grader
-        llm = grader.with_answers(Answers(yes=tuple(g.yes), no=tuple(g.no)))
+        llm = grader.with_answers(Answers.of(artifact))
     llm_props = {
         i: [n for n in rt.propositions if n not in extractors] for i, rt in enumerate(types)
     }

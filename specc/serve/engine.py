@@ -104,8 +104,7 @@ class RewardEngine:
         from specc.reward import load
 
         art = load_artifact(artifact)
-        g = art.manifest.grader
-        grader_options.setdefault("answers", Answers(yes=tuple(g.yes), no=tuple(g.no)))
+        grader_options.setdefault("answers", Answers.of(art))
         return cls(load(art, grader=grader, **grader_options), lagrange)
 
     # --------------------------------------------------------------- lagrange
