@@ -85,7 +85,7 @@ def _grade(
     from specc.evaluate.fewshot import few_shot_check
     from specc.grade.cache import GradeCache, default_cache_path
     from specc.grade.features import extract_features
-    from specc.grade.graders import make_grader
+    from specc.grade.graders import close_grader, make_grader
     from specc.grade.progress import ProgressBar
 
     grader = make_grader(
@@ -116,9 +116,7 @@ def _grade(
     finally:
         if cache is not None:
             cache.close()
-        close = getattr(grader, "close", None)
-        if callable(close):
-            close()
+        close_grader(grader)
     return feats, raw, few_shot, llm
 
 

@@ -25,6 +25,14 @@ from specc.grade.base import Answers, AnyGrader, LabelsGrader, RulesGrader
 SCHEMES = ("hf", "openai", "openai-chat", "labels", "rules")
 
 
+def close_grader(grader: AnyGrader) -> None:
+    """Release what ``grader`` holds (an openai client's connections). Graders with
+    nothing to release have no ``close``; a lazy hf grader's never loads its model."""
+    close = getattr(grader, "close", None)
+    if callable(close):
+        close()
+
+
 def make_grader(
     spec: str,
     *,
