@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from specc.errors import DataError, UsageError
+from specc.files import write_bytes
 from specc.safe import LagrangeSet
 
 if TYPE_CHECKING:
@@ -192,13 +193,13 @@ class _RBRBase:
         return STATE_FILE.format(name=self.__name__)
 
     def save_state(self, path: str | Path) -> None:
-        """Write the Lagrange multipliers' state as JSON (the callback does this into
-        every checkpoint folder)."""
+        """Write the Lagrange multipliers' state as JSON, atomically (the callback does
+        this into every checkpoint folder)."""
         if self.lagrange is None:
             return
         with self._lock:
             state = {"reward": self.__name__, "lagrange": self.lagrange.state_dict()}
-        Path(path).write_text(json.dumps(state), encoding="utf-8")
+        write_bytes(path, json.dumps(state).encode("utf-8"))
 
     def load_state(self, path: str | Path) -> None:
         """Restore what :meth:`save_state` wrote."""
