@@ -98,14 +98,9 @@ def cmd_test(args: argparse.Namespace) -> int:
 
     options = None
     if args.grader is not None:
-        options = GraderOptions(
-            grader=args.grader,
-            cache=args.cache,
-            device=args.device,
-            dtype=args.dtype,
-            batch_size=args.batch_size,
-            concurrency=args.concurrency,
-        )
+        from specc.pipeline import model_options
+
+        options = GraderOptions(grader=args.grader, cache=args.cache, **model_options(args))
     allow_paths = _allow_paths(args)
     reports = [run_file(path, options, allow_paths) for path in args.files]
     diags: list[Diagnostic] = []
@@ -253,16 +248,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from specc.evaluate import EvalOptions, format_report, run_eval
+    from specc.pipeline import grading_options
 
     options = EvalOptions(
-        limit=args.limit,
+        **grading_options(args),
         cache_path=args.cache,
-        batch_size=args.batch_size,
-        device=args.device,
-        dtype=args.dtype,
-        concurrency=args.concurrency,
-        timeout=args.timeout,
-        top_logprobs=args.top_logprobs,
         progress=not args.quiet,
         few_shot=not args.no_few_shot,
         calibrate=args.calibrate,

@@ -30,6 +30,7 @@ Locate = Callable[[int], str]  # row index -> "file:line"
 __all__ = [
     "fit_artifact",
     "grading_options",
+    "model_options",
     "polarity",
     "run_build",
     "run_explain",
@@ -239,15 +240,25 @@ def _fit_and_save(
     }
 
 
-def grading_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword arguments of :func:`~specc.grade.command.run_grade` that the grading
-    options (``specc.cli.add_grading_options``) set, for ``grade`` and ``build``."""
+def model_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The grader keywords the model options (``specc.cli.add_model_options``) set:
+    ``batch_size``, ``device``, ``dtype`` and ``concurrency``, for every command that
+    builds a grader (:func:`~specc.grade.graders.make_grader` takes them all)."""
     return {
-        "limit": args.limit,
         "batch_size": args.batch_size,
         "device": args.device,
         "dtype": args.dtype,
         "concurrency": args.concurrency,
+    }
+
+
+def grading_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`~specc.grade.command.run_grade` that the grading
+    options (``specc.cli.add_grading_options``) set, for ``grade``, ``build`` and
+    ``eval``: the model options, ``limit``, ``timeout`` and ``top_logprobs``."""
+    return {
+        "limit": args.limit,
+        **model_options(args),
         "timeout": args.timeout,
         "top_logprobs": args.top_logprobs,
     }

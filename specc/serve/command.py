@@ -165,6 +165,7 @@ def lagrange_from_args(args: argparse.Namespace) -> LagrangeOptions:
 
 def run_serve(args: argparse.Namespace) -> int:
     """The ``specc serve`` command; returns the exit code."""
+    from specc.pipeline import model_options
     from specc.serve.app import create_app
     from specc.serve.engine import RewardEngine
 
@@ -184,13 +185,7 @@ def run_serve(args: argparse.Namespace) -> int:
             level=logging.INFO, format="specc serve: %(levelname)s: %(message)s", stream=sys.stderr
         )
     engine = RewardEngine.load(
-        args.artifact,
-        args.grader,
-        lagrange_from_args(args),
-        device=args.device,
-        dtype=args.dtype,
-        batch_size=args.batch_size,
-        concurrency=args.concurrency,
+        args.artifact, args.grader, lagrange_from_args(args), **model_options(args)
     )
     if config.default_response_type is not None:
         try:
