@@ -698,8 +698,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = ev.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--grader",
-        help="grade the gold rows now: hf:PATH | openai:URL#MODEL | openai-chat:URL#MODEL | "
-        "labels | rules (no default: give this or --predictions)",
+        help=f"grade the gold rows now: {_GRADERS} (no default: give this or --predictions)",
     )
     source.add_argument(
         "--predictions",
@@ -793,7 +792,7 @@ def _add_serve(sub: Any) -> None:
     s.add_argument(
         "--grader",
         required=True,
-        help="hf:PATH | openai:URL#MODEL | openai-chat:URL#MODEL | labels | rules (required)",
+        help=f"{_GRADERS} (required)",
     )
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     s.add_argument(
