@@ -13,16 +13,16 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from specc.artifact import Artifact, ResponseTypeEntry, load_artifact
 from specc.errors import DataError, UsageError
 
 if TYPE_CHECKING:
-    from specc.audit import LabelAudit
+    from specc.audit import AuditedRow, LabelAudit
     from specc.fit import FitResult
     from specc.fit.metrics import Polarity
-    from specc.fit.read import AuditRows, FeatureTable
+    from specc.fit.read import FeatureTable
     from specc.grade import FeatureRow
 
 Locate = Callable[[int], str]  # row index -> "file:line"
@@ -145,14 +145,11 @@ def fit_artifact(
     return results, warnings
 
 
-def _audit(
-    rows: Sequence[FeatureRow] | AuditRows, args: argparse.Namespace, locate: Locate
-) -> LabelAudit:
+def _audit(rows: Sequence[AuditedRow], args: argparse.Namespace, locate: Locate) -> LabelAudit:
     """The label audit (specc.audit): a warning, or an error with --strict-labels."""
     from specc.audit import audit_labels
 
-    # The fit reads only what the audit needs of each row (specc.fit.read.AuditRows).
-    audit = audit_labels(cast("Sequence[FeatureRow]", rows), locate)
+    audit = audit_labels(rows, locate)
     if audit.disagreements and getattr(args, "strict_labels", False):
         raise DataError(
             "\n".join([audit.summary(), *audit.examples()]),
