@@ -47,7 +47,8 @@ import numpy as np
 
 from specc.errors import DataError, UsageError
 from specc.files import write_bytes
-from specc.safe import LagrangeSet
+from specc.jsonl import read_json_file
+from specc.safe import MAX_STATE_BYTES, LagrangeSet
 
 if TYPE_CHECKING:
     from specc.artifact import Artifact
@@ -205,10 +206,7 @@ class _RBRBase:
         """Restore what :meth:`save_state` wrote."""
         if self.lagrange is None:
             return
-        try:
-            state = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataError(f"cannot read the Lagrange state: {exc}", str(path)) from None
+        state = read_json_file(path, "the Lagrange state", MAX_STATE_BYTES)
         if not isinstance(state, dict) or "lagrange" not in state:
             raise DataError("not a Lagrange state file written by specc", str(path))
         with self._lock:
