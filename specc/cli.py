@@ -11,6 +11,7 @@ import enum
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
@@ -62,6 +63,29 @@ def _new(found: Sequence[Diagnostic], known: Sequence[Diagnostic]) -> list[Diagn
     its own and through the policy that imports it)."""
     seen = set(known)
     return [d for d in found if d not in seen]
+
+
+def _quiet_third_party() -> None:
+    """Silence other libraries' progress bars, advisory log lines and warnings
+    (``-q``): transformers' and huggingface_hub's loading bars, tqdm bars, and
+    Python warnings such as FutureWarning. Errors still surface as exceptions.
+
+    Environment variables cover libraries imported later; those already imported are
+    told directly."""
+    os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+    os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["TQDM_DISABLE"] = "1"
+    warnings.simplefilter("ignore")
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils.tqdm import disable_progress_bars
+
+        disable_progress_bars()
 
 
 # --------------------------------------------------------------------------- commands
@@ -883,9 +907,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(Exit.USAGE)
     func: Callable[[argparse.Namespace], int] = args.func
     if getattr(args, "quiet", False):
-        from specc.grade.hf import quiet_third_party
-
-        quiet_third_party()
+        _quiet_third_party()
     try:
         return func(args)
     except SpecError as exc:
