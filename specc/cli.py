@@ -191,6 +191,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from specc.grade.command import run_grade
+    from specc.grade.graders import notices
     from specc.pipeline import grading_options
 
     summary = run_grade(
@@ -200,22 +201,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
         args.output,
         cache_path=args.cache,
         progress=not args.quiet,
-        notify=_notices(args.quiet),
+        notify=notices(args.quiet),
         **grading_options(args),
     )
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     return int(Exit.OK)
-
-
-def _notices(quiet: bool) -> Callable[[str], None]:
-    """Where the openai client's retry notices go: stderr, or nowhere with ``-q``."""
-
-    def say(message: str) -> None:
-        if not quiet:
-            print(message, file=sys.stderr, flush=True)
-
-    return say
 
 
 def cmd_fit(args: argparse.Namespace) -> int:

@@ -287,6 +287,7 @@ def run_build(args: argparse.Namespace) -> int:
     from specc.compiler import compile_spec
     from specc.errors import render_all
     from specc.grade import read_rows, run_grade
+    from specc.grade.graders import notices
 
     quiet = args.quiet
     out = Path(args.output)
@@ -313,7 +314,7 @@ def run_build(args: argparse.Namespace) -> int:
         features,
         cache_path=args.cache or out / "grade-cache.sqlite",
         progress=not quiet,
-        notify=None if not quiet else _silent,
+        notify=notices(quiet),
         **grading_options(args),
     )
     _say(f"[3/4] graded {summary['rows']} rows with {args.grader} -> {features}", quiet)
@@ -338,10 +339,6 @@ def run_build(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"grade": summary, "fit": fitted}, indent=2, allow_nan=False))
     return 0
-
-
-def _silent(message: str) -> None:
-    """Drops a notice (``-q``)."""
 
 
 def run_explain(args: argparse.Namespace) -> int:
@@ -378,12 +375,10 @@ def run_explain(args: argparse.Namespace) -> int:
         raise DataError("expected one JSON object (a data row)", where=args.row)
     # Verify the artifact before the reward (and torch) loads: a bad one fails fast.
     artifact = load_artifact(args.artifact)
+    from specc.grade.graders import notices
     from specc.reward import load
 
-    if getattr(args, "quiet", False):
-        reward = load(artifact, grader=args.grader, notify=_silent)
-    else:
-        reward = load(artifact, grader=args.grader)
+    reward = load(artifact, grader=args.grader, notify=notices(getattr(args, "quiet", False)))
     explanation = reward.explain(row)
     if args.json:
         print(json.dumps(explanation.to_json(), indent=2))

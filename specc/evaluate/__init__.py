@@ -57,10 +57,6 @@ class EvalOptions:
     force: bool = False
 
 
-def _silent(message: str) -> None:
-    """Drops a retry notice (``-q``)."""
-
-
 def _check_outputs(artifact: Artifact, options: EvalOptions) -> None:
     """Refuse, before any grading, outputs that exist without --force."""
     if options.calibrate and not 0.0 < options.holdout < 1.0:
@@ -85,7 +81,7 @@ def _grade(
     from specc.evaluate.fewshot import few_shot_check
     from specc.grade.cache import GradeCache, default_cache_path
     from specc.grade.features import extract_features
-    from specc.grade.graders import close_grader, make_grader
+    from specc.grade.graders import close_grader, make_grader, notices
     from specc.grade.progress import ProgressBar
 
     grader = make_grader(
@@ -97,7 +93,7 @@ def _grade(
         concurrency=o.concurrency,
         timeout=o.timeout,
         top_logprobs=o.top_logprobs,
-        notify=None if o.progress else _silent,
+        notify=notices(not o.progress),
     )
     llm = None if isinstance(grader, (LabelsGrader, RulesGrader)) else grader
     if o.calibrate and llm is None:
