@@ -361,22 +361,22 @@ def extract_features(
     marked in ``sources``."""
     stats = stats if stats is not None else GradeStats()
     types, extractors = _plan(artifact, rows, grader)
-    job: PropositionGrader | None = None
-    llm: Grader | None = None
-    if not isinstance(grader, (LabelsGrader, RulesGrader)):
-        job = PropositionGrader(
+    job = (  # None: labels and rules need no LLM
+        PropositionGrader(
             artifact, grader, cache, stats=stats, progress=progress, commit_every=commit_every
         )
-        llm = job.grader
+        if not isinstance(grader, (LabelsGrader, RulesGrader))
+        else None
+    )
     llm_props = {
         i: [n for n in rt.propositions if n not in extractors] for i, rt in enumerate(types)
     }
-    total = sum(len(v) for v in llm_props.values()) if llm is not None else 0
+    total = sum(len(v) for v in llm_props.values()) if job is not None else 0
     if progress is not None:
         progress.start(total or len(rows), len(rows), "prompts" if total else "rows")
     calibration = (
-        calibration_for(artifact, llm.source, llm.identity)
-        if calibrate and llm is not None
+        calibration_for(artifact, job.grader.source, job.grader.identity)
+        if calibrate and job is not None
         else None
     )
     values: list[dict[str, float]] = [{} for _ in rows]
@@ -394,7 +394,7 @@ def extract_features(
                     values[i][name] = _label(row, name)
                     sources[i][name] = "labels"
                     stats.labels += 1
-        if job is not None and llm is not None:
+        if job is not None:
             wanted: dict[str, list[int]] = defaultdict(list)
             for i in chunk:
                 for name in llm_props[i]:
@@ -406,7 +406,7 @@ def extract_features(
                 calibrated = calibration is not None and name in calibration.fits
                 for i, v in zip(idx, job.grade(name, [rows[i] for i in idx]), strict=True):
                     values[i][name] = calibration.apply(name, v) if calibration else v
-                    sources[i][name] = llm.source + (CALIBRATED if calibrated else "")
+                    sources[i][name] = job.grader.source + (CALIBRATED if calibrated else "")
         elif progress is not None:
             progress.advance(len(chunk))
     groups: dict[str, list[int]] = defaultdict(list)
