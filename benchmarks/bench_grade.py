@@ -267,8 +267,7 @@ def main() -> int:
         corpus=corpus,
         max_positions=4096,
     )
-    g = art.manifest.grader
-    answers = Answers(yes=tuple(g.yes), no=tuple(g.no))
+    answers = Answers.of(art)
     grader = HFGrader.from_pretrained(
         str(model_dir), answers=answers, device="cpu", dtype="float32", batch_size=args.batch_size
     )

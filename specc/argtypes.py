@@ -95,9 +95,9 @@ def device(text: str) -> str:
     """A torch device name: ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``, ``xpu[:N]``.
 
     Only the spelling is checked here; whether the device exists is checked when an
-    hf grader is built (:func:`specc.grade.hf.check_device`)."""
+    hf grader is built (:func:`specc.devices.check_device`)."""
+    from specc.devices import check_device
     from specc.errors import UsageError
-    from specc.grade.hf import check_device
 
     try:
         return check_device(text, available=False)

@@ -19,14 +19,11 @@ is not a contradiction, and how well a grader agrees with people is what
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from specc.grade import FeatureRow
-
-__all__ = ["Disagreement", "LabelAudit", "audit_labels"]
+__all__ = ["AuditedRow", "Disagreement", "LabelAudit", "audit_labels"]
 
 #: How many disagreeing rows a report shows.
 SHOWN = 5
@@ -96,11 +93,31 @@ class LabelAudit:
         }
 
 
+class AuditedRow(Protocol):
+    """What the audit reads of a row: a :class:`specc.grade.FeatureRow`, or the few
+    fields ``specc fit`` keeps of one (:class:`specc.fit.read.AuditRow`)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def response_type(self) -> str: ...
+
+    @property
+    def completion_label(self) -> str | None: ...
+
+    @property
+    def propositions(self) -> Mapping[str, float]: ...
+
+    @property
+    def classes(self) -> Mapping[str, float]: ...
+
+
 def _certain(p: float) -> bool:
     return p <= _EPS or p >= 1.0 - _EPS
 
 
-def audit_labels(rows: Sequence[FeatureRow], locate: Callable[[int], str]) -> LabelAudit:
+def audit_labels(rows: Sequence[AuditedRow], locate: Callable[[int], str]) -> LabelAudit:
     """Compare each labelled row's ``completion_label`` with the tier of its
     ``classes`` (computed from its propositions by the compiled rules).
     ``locate(i)`` names row ``i`` as ``file:line``; it is called only for the rows

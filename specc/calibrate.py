@@ -98,8 +98,8 @@ def fit_temperature(p: npt.ArrayLike, y: npt.ArrayLike) -> float:
     anti-correlated one ``T_MAX``."""
     import numpy as np
 
-    z = np.log(np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS))
-    z = z - np.log1p(-np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS))
+    q = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
+    z = np.log(q) - np.log1p(-q)  # logit(p)
     s = 2.0 * np.asarray(y, dtype=np.float64) - 1.0
 
     def slope(a: float) -> float:  # d/da of sum(log(1 + exp(-s * a * z)))

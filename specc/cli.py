@@ -11,6 +11,7 @@ import enum
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
@@ -64,6 +65,29 @@ def _new(found: Sequence[Diagnostic], known: Sequence[Diagnostic]) -> list[Diagn
     return [d for d in found if d not in seen]
 
 
+def _quiet_third_party() -> None:
+    """Silence other libraries' progress bars, advisory log lines and warnings
+    (``-q``): transformers' and huggingface_hub's loading bars, tqdm bars, and
+    Python warnings such as FutureWarning. Errors still surface as exceptions.
+
+    Environment variables cover libraries imported later; those already imported are
+    told directly."""
+    os.environ["TRANSFORMERS_VERBOSITY"] = "error"
+    os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    os.environ["TQDM_DISABLE"] = "1"
+    warnings.simplefilter("ignore")
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils.tqdm import disable_progress_bars
+
+        disable_progress_bars()
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -98,14 +122,9 @@ def cmd_test(args: argparse.Namespace) -> int:
 
     options = None
     if args.grader is not None:
-        options = GraderOptions(
-            grader=args.grader,
-            cache=args.cache,
-            device=args.device,
-            dtype=args.dtype,
-            batch_size=args.batch_size,
-            concurrency=args.concurrency,
-        )
+        from specc.pipeline import model_options
+
+        options = GraderOptions(grader=args.grader, cache=args.cache, **model_options(args))
     allow_paths = _allow_paths(args)
     reports = [run_file(path, options, allow_paths) for path in args.files]
     diags: list[Diagnostic] = []
@@ -172,6 +191,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from specc.grade.command import run_grade
+    from specc.grade.graders import notices
     from specc.pipeline import grading_options
 
     summary = run_grade(
@@ -181,22 +201,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
         args.output,
         cache_path=args.cache,
         progress=not args.quiet,
-        notify=_notices(args.quiet),
+        notify=notices(args.quiet),
         **grading_options(args),
     )
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     return int(Exit.OK)
-
-
-def _notices(quiet: bool) -> Callable[[str], None]:
-    """Where the openai client's retry notices go: stderr, or nowhere with ``-q``."""
-
-    def say(message: str) -> None:
-        if not quiet:
-            print(message, file=sys.stderr, flush=True)
-
-    return say
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -253,16 +263,11 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from specc.evaluate import EvalOptions, format_report, run_eval
+    from specc.pipeline import grading_options
 
     options = EvalOptions(
-        limit=args.limit,
+        **grading_options(args),
         cache_path=args.cache,
-        batch_size=args.batch_size,
-        device=args.device,
-        dtype=args.dtype,
-        concurrency=args.concurrency,
-        timeout=args.timeout,
-        top_logprobs=args.top_logprobs,
         progress=not args.quiet,
         few_shot=not args.no_few_shot,
         calibrate=args.calibrate,
@@ -708,8 +713,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = ev.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--grader",
-        help="grade the gold rows now: hf:PATH | openai:URL#MODEL | openai-chat:URL#MODEL | "
-        "labels | rules (no default: give this or --predictions)",
+        help=f"grade the gold rows now: {_GRADERS} (no default: give this or --predictions)",
     )
     source.add_argument(
         "--predictions",
@@ -803,7 +807,7 @@ def _add_serve(sub: Any) -> None:
     s.add_argument(
         "--grader",
         required=True,
-        help="hf:PATH | openai:URL#MODEL | openai-chat:URL#MODEL | labels | rules (required)",
+        help=f"{_GRADERS} (required)",
     )
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     s.add_argument(
@@ -894,9 +898,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(Exit.USAGE)
     func: Callable[[argparse.Namespace], int] = args.func
     if getattr(args, "quiet", False):
-        from specc.grade.hf import quiet_third_party
-
-        quiet_third_party()
+        _quiet_third_party()
     try:
         return func(args)
     except SpecError as exc:

@@ -43,6 +43,7 @@ __all__ = [
     "iter_jsonl",
     "open_jsonl",
     "parse_line",
+    "read_json_file",
     "read_line",
 ]
 
@@ -185,6 +186,25 @@ def parse_line(raw: bytes | str, where: str) -> Any:
             "fix the encoder that wrote this file, or drop the stray escape",
         )
     return obj
+
+
+def read_json_file(path: str | Path, what: str, limit: int) -> Any:
+    """The one JSON document in the regular file ``path`` (links followed: a path the
+    user gave), at most ``limit`` bytes, parsed with the bounds of :func:`parse_line`.
+
+    A file that cannot be read, is not a regular file, is larger, or is not such JSON
+    is a :class:`DataError` at ``path``: ``cannot read {what}: {why}``."""
+    from specc.files import PathRefused, read_regular
+
+    try:
+        raw = read_regular(path, limit)
+    except (OSError, PathRefused) as exc:
+        raise DataError(f"cannot read {what}: {exc}", str(path)) from None
+    try:
+        return parse_line(raw, "")
+    except DataError as exc:
+        reason = str(exc).splitlines()[0]  # the message, without parse_line's hint
+        raise DataError(f"cannot read {what}: {reason}", str(path)) from None
 
 
 def read_line(f: BinaryIO, where: str) -> bytes:

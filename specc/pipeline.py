@@ -13,16 +13,16 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from specc.artifact import Artifact, ResponseTypeEntry, load_artifact
 from specc.errors import DataError, UsageError
 
 if TYPE_CHECKING:
-    from specc.audit import LabelAudit
+    from specc.audit import AuditedRow, LabelAudit
     from specc.fit import FitResult
     from specc.fit.metrics import Polarity
-    from specc.fit.read import AuditRows, FeatureTable
+    from specc.fit.read import FeatureTable
     from specc.grade import FeatureRow
 
 Locate = Callable[[int], str]  # row index -> "file:line"
@@ -30,6 +30,7 @@ Locate = Callable[[int], str]  # row index -> "file:line"
 __all__ = [
     "fit_artifact",
     "grading_options",
+    "model_options",
     "polarity",
     "run_build",
     "run_explain",
@@ -144,14 +145,11 @@ def fit_artifact(
     return results, warnings
 
 
-def _audit(
-    rows: Sequence[FeatureRow] | AuditRows, args: argparse.Namespace, locate: Locate
-) -> LabelAudit:
+def _audit(rows: Sequence[AuditedRow], args: argparse.Namespace, locate: Locate) -> LabelAudit:
     """The label audit (specc.audit): a warning, or an error with --strict-labels."""
     from specc.audit import audit_labels
 
-    # The fit reads only what the audit needs of each row (specc.fit.read.AuditRows).
-    audit = audit_labels(cast("Sequence[FeatureRow]", rows), locate)
+    audit = audit_labels(rows, locate)
     if audit.disagreements and getattr(args, "strict_labels", False):
         raise DataError(
             "\n".join([audit.summary(), *audit.examples()]),
@@ -239,15 +237,25 @@ def _fit_and_save(
     }
 
 
-def grading_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The keyword arguments of :func:`~specc.grade.command.run_grade` that the grading
-    options (``specc.cli.add_grading_options``) set, for ``grade`` and ``build``."""
+def model_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The grader keywords the model options (``specc.cli.add_model_options``) set:
+    ``batch_size``, ``device``, ``dtype`` and ``concurrency``, for every command that
+    builds a grader (:func:`~specc.grade.graders.make_grader` takes them all)."""
     return {
-        "limit": args.limit,
         "batch_size": args.batch_size,
         "device": args.device,
         "dtype": args.dtype,
         "concurrency": args.concurrency,
+    }
+
+
+def grading_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`~specc.grade.command.run_grade` that the grading
+    options (``specc.cli.add_grading_options``) set, for ``grade``, ``build`` and
+    ``eval``: the model options, ``limit``, ``timeout`` and ``top_logprobs``."""
+    return {
+        "limit": args.limit,
+        **model_options(args),
         "timeout": args.timeout,
         "top_logprobs": args.top_logprobs,
     }
@@ -279,6 +287,7 @@ def run_build(args: argparse.Namespace) -> int:
     from specc.compiler import compile_spec
     from specc.errors import render_all
     from specc.grade import read_rows, run_grade
+    from specc.grade.graders import notices
 
     quiet = args.quiet
     out = Path(args.output)
@@ -305,7 +314,7 @@ def run_build(args: argparse.Namespace) -> int:
         features,
         cache_path=args.cache or out / "grade-cache.sqlite",
         progress=not quiet,
-        notify=None if not quiet else _silent,
+        notify=notices(quiet),
         **grading_options(args),
     )
     _say(f"[3/4] graded {summary['rows']} rows with {args.grader} -> {features}", quiet)
@@ -330,10 +339,6 @@ def run_build(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"grade": summary, "fit": fitted}, indent=2, allow_nan=False))
     return 0
-
-
-def _silent(message: str) -> None:
-    """Drops a notice (``-q``)."""
 
 
 def run_explain(args: argparse.Namespace) -> int:
@@ -370,12 +375,10 @@ def run_explain(args: argparse.Namespace) -> int:
         raise DataError("expected one JSON object (a data row)", where=args.row)
     # Verify the artifact before the reward (and torch) loads: a bad one fails fast.
     artifact = load_artifact(args.artifact)
+    from specc.grade.graders import notices
     from specc.reward import load
 
-    if getattr(args, "quiet", False):
-        reward = load(artifact, grader=args.grader, notify=_silent)
-    else:
-        reward = load(artifact, grader=args.grader)
+    reward = load(artifact, grader=args.grader, notify=notices(getattr(args, "quiet", False)))
     explanation = reward.explain(row)
     if args.json:
         print(json.dumps(explanation.to_json(), indent=2))

@@ -45,6 +45,10 @@ FloatArray = npt.NDArray[np.float64]
 MAX_LOG_LAMBDA = 30.0
 
 _STATE_FORMAT = "specc.lagrange/1"
+#: The largest file of saved multipliers read back (``specc serve``'s
+#: ``--lambda-state``, the TRL reward's checkpoint file): a few floats per constraint
+#: and its window of costs.
+MAX_STATE_BYTES = 16 * 1024 * 1024
 
 
 def _finite(name: str, value: Any) -> float:

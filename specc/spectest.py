@@ -411,7 +411,7 @@ def _grade_completion_tests(
 ) -> None:
     """Grade every completion test of one spec in one batch and judge each."""
     from specc.grade import GradeCache, LabelsGrader, Row, RulesGrader, extract_features
-    from specc.grade.graders import make_grader
+    from specc.grade.graders import close_grader, make_grader
 
     if not results:
         return
@@ -448,9 +448,7 @@ def _grade_completion_tests(
             feats = extract_features(artifact, rows, grader, cache=cache)
         finally:
             cache.close()
-            close = getattr(grader, "close", None)
-            if callable(close):
-                close()
+            close_grader(grader)
         for feat, result in zip(feats, results, strict=True):
             _take(feat, result, artifact)
 

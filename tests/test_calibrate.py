@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from golden import FIXTURES
-from tiny_models import build_tiny_model
+from tiny_models import build_tiny_model, one_torch_thread  # noqa: F401 (autouse)
 
 from specc.artifact import load_artifact
 from specc.calibrate import (
@@ -200,16 +199,6 @@ def test_applies_only_to_its_grader() -> None:
 
 
 # --------------------------------------------------------------------------- end to end
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,13 @@ files; the derivations are in the comments.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from golden import FIXTURES
-from tiny_models import build_tiny_model
+from tiny_models import build_tiny_model, one_torch_thread  # noqa: F401 (autouse)
 
 from specc.artifact import load_artifact
 from specc.cli import main
@@ -288,17 +287,6 @@ def test_grader_and_predictions_are_exclusive(
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("models") / "gpt2", arch="gpt2")
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread on a shared machine."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_few_shot_check_with_a_tiny_model(

@@ -45,3 +45,20 @@ def test_specc_test_without_a_grader_is_light() -> None:
     loaded = _loaded_after(code)
     assert "lark" in loaded
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_model_options_and_quiet_do_not_load_the_grading_package() -> None:
+    """``--device``'s default is checked while parsing and ``-q`` quiets other
+    libraries; neither may import ``specc.grade`` (about 40 ms) for a command that
+    grades nothing."""
+    code = (
+        "from specc.cli import main\n"
+        "import contextlib, io, sys\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    assert main(['test', '-q', '--device', 'cpu', 'policies/safety_test.rbr']) == 0\n"
+        "print('specc.grade' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT
+    ).stdout
+    assert out.split() == ["False"]

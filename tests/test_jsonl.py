@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from specc.errors import DataError, UsageError
-from specc.jsonl import MAX_DEPTH, dumps_line, iter_jsonl, parse_line
+from specc.jsonl import MAX_DEPTH, dumps_line, iter_jsonl, parse_line, read_json_file
 
 
 @pytest.mark.parametrize(
@@ -102,3 +102,17 @@ def test_round_trip(value: object) -> None:
     line = dumps_line(value)
     assert line.count("\n") == 1 and line.endswith("\n")
     assert parse_line(line.encode("utf-8"), "w") == value
+
+
+def test_read_json_file_reads_one_bounded_document(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text('{"a": [1, 2.5]}', encoding="utf-8")
+    assert read_json_file(path, "the state", 100) == {"a": [1, 2.5]}
+    with pytest.raises(DataError, match=r"state\.json: cannot read the state: .*limit is 5"):
+        read_json_file(path, "the state", 5)
+    path.write_text('{"n": 1e999}', encoding="utf-8")
+    with pytest.raises(DataError, match=r"state\.json: cannot read the state: number 1e999") as e:
+        read_json_file(path, "the state", 100)
+    assert "hint" not in str(e.value)
+    with pytest.raises(DataError, match=r"missing\.json: cannot read the state: .*No such file"):
+        read_json_file(tmp_path / "missing.json", "the state", 100)

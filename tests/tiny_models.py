@@ -10,11 +10,27 @@ both are saved with ``save_pretrained`` so that code under test loads them by pa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
+import pytest
+
 Arch = Literal["gpt2", "llama"]
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models run fastest on one thread, and the test machine is shared: several
+    threads contending for two cores make each small matmul ten times slower. (Import
+    it into a test module or conftest to use it there.)"""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 #: Words every tiny tokenizer knows as single tokens, in all the answer variants.
 ANSWER_WORDS = ("yes", "no", "Yes", "No", "YES", "NO")

@@ -57,10 +57,6 @@ class EvalOptions:
     force: bool = False
 
 
-def _silent(message: str) -> None:
-    """Drops a retry notice (``-q``)."""
-
-
 def _check_outputs(artifact: Artifact, options: EvalOptions) -> None:
     """Refuse, before any grading, outputs that exist without --force."""
     if options.calibrate and not 0.0 < options.holdout < 1.0:
@@ -85,20 +81,19 @@ def _grade(
     from specc.evaluate.fewshot import few_shot_check
     from specc.grade.cache import GradeCache, default_cache_path
     from specc.grade.features import extract_features
-    from specc.grade.graders import make_grader
+    from specc.grade.graders import close_grader, make_grader, notices
     from specc.grade.progress import ProgressBar
 
-    g = artifact.manifest.grader
     grader = make_grader(
         grader_spec,
-        answers=Answers(yes=tuple(g.yes), no=tuple(g.no)),
+        answers=Answers.of(artifact),
         device=o.device,
         dtype=o.dtype,
         batch_size=o.batch_size,
         concurrency=o.concurrency,
         timeout=o.timeout,
         top_logprobs=o.top_logprobs,
-        notify=None if o.progress else _silent,
+        notify=notices(not o.progress),
     )
     llm = None if isinstance(grader, (LabelsGrader, RulesGrader)) else grader
     if o.calibrate and llm is None:
@@ -117,9 +112,7 @@ def _grade(
     finally:
         if cache is not None:
             cache.close()
-        close = getattr(grader, "close", None)
-        if callable(close):
-            close()
+        close_grader(grader)
     return feats, raw, few_shot, llm
 
 

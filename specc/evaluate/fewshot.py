@@ -21,10 +21,10 @@ from typing import Any
 from specc.artifact import IR_FILE, Artifact
 from specc.errors import DataError
 from specc.evaluate.metrics import THRESHOLD
-from specc.grade.base import Answers, Grader
+from specc.grade.base import Grader
 from specc.grade.cache import GradeCache
 from specc.grade.data import Row
-from specc.grade.features import GradeStats, _LLMJob
+from specc.grade.features import PropositionGrader
 
 __all__ = ["FewShotMiss", "FewShotResult", "few_shot_check", "few_shot_examples"]
 
@@ -100,13 +100,11 @@ def few_shot_examples(artifact: Artifact) -> dict[str, list[Row]]:
 
 def few_shot_check(artifact: Artifact, grader: Grader, cache: GradeCache | None) -> FewShotResult:
     """Grade every example with ``grader`` (answer words: the artifact's)."""
-    g = artifact.manifest.grader
-    llm = grader.with_answers(Answers(yes=tuple(g.yes), no=tuple(g.no)))
-    job = _LLMJob(artifact, llm, cache, GradeStats(), None, 4 * llm.batch_size)
-    result = FewShotResult(grader=llm.source)
+    job = PropositionGrader(artifact, grader, cache)
+    result = FewShotResult(grader=job.grader.source)
     for name, rows in few_shot_examples(artifact).items():
         result.propositions += 1
-        for i, (row, p) in enumerate(zip(rows, job.run(name, rows), strict=True), start=1):
+        for i, (row, p) in enumerate(zip(rows, job.grade(name, rows), strict=True), start=1):
             result.checked += 1
             answer = (row.propositions or {})[name] == 1.0
             if (p >= THRESHOLD) != answer:

@@ -95,10 +95,6 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def _short(name: str, width: int = 30) -> str:
-    return name if len(name) <= width else name[: width - 1] + "…"
-
-
 def nice_ticks(lo: float, hi: float, target: int = 5) -> list[float]:
     """Round tick values covering [lo, hi]: steps of 1, 2 or 5 times a power of ten.
 

@@ -16,6 +16,7 @@ from specc.grade.data import Row, read_rows
 from specc.grade.features import (
     FeatureRow,
     GradeStats,
+    PropositionGrader,
     check_rows,
     extract_features,
     read_features,
@@ -31,6 +32,7 @@ __all__ = [
     "GradeStats",
     "Grader",
     "LabelsGrader",
+    "PropositionGrader",
     "Row",
     "RulesGrader",
     "cache_key",

@@ -21,6 +21,8 @@ from specc.errors import SpecccError
 if TYPE_CHECKING:
     import numpy as np
 
+    from specc.artifact import Artifact
+
 DEFAULT_YES: tuple[str, ...] = ("yes",)
 DEFAULT_NO: tuple[str, ...] = ("no",)
 
@@ -41,6 +43,13 @@ class Answers:
 
     yes: tuple[str, ...] = DEFAULT_YES
     no: tuple[str, ...] = DEFAULT_NO
+
+    @classmethod
+    def of(cls, artifact: Artifact) -> Answers:
+        """The answer words ``artifact``'s prompts ask for (what every grader of its
+        propositions answers with)."""
+        g = artifact.manifest.grader
+        return cls(yes=tuple(g.yes), no=tuple(g.no))
 
     def key(self) -> str:
         return "yes=" + "|".join(self.yes) + ";no=" + "|".join(self.no)

@@ -28,7 +28,7 @@ from specc.grade.base import Answers, LabelsGrader, RulesGrader
 from specc.grade.cache import GradeCache, default_cache_path
 from specc.grade.data import read_rows
 from specc.grade.features import GradeStats, check_rows, extract_features, write_features
-from specc.grade.graders import make_grader
+from specc.grade.graders import close_grader, make_grader
 from specc.grade.progress import ProgressBar
 from specc.oserrors import os_error
 
@@ -91,10 +91,9 @@ def run_grade(
     artifact = load_artifact(artifact_dir)
     rows = read_rows(data_path, limit=limit)
     check_rows(artifact, rows)  # bad rows fail before a model is loaded
-    g = artifact.manifest.grader
     grader = make_grader(
         grader_spec,
-        answers=Answers(yes=tuple(g.yes), no=tuple(g.no)),
+        answers=Answers.of(artifact),
         device=device,
         dtype=dtype,
         batch_size=batch_size,
@@ -118,9 +117,7 @@ def run_grade(
     finally:
         if cache is not None:
             cache.close()
-        close = getattr(grader, "close", None)
-        if callable(close):
-            close()
+        close_grader(grader)
     try:
         write_features(out_path, feats)
     except OSError as exc:

@@ -201,28 +201,39 @@ def _label(row: Row, name: str) -> float:
     return row.propositions[name]
 
 
-class _LLMJob:
-    """Grade one chunk of rows with the LLM grader, through the cache."""
+class PropositionGrader:
+    """An LLM grader answering an artifact's propositions for rows, through the grade
+    cache: what :func:`extract_features` and ``specc eval``'s few-shot check share.
+
+    ``grader`` is switched to the artifact's answer words (:attr:`grader`). Fresh
+    grades are committed to ``cache`` every ``commit_every`` prompts (default 4 x the
+    grader's batch size); ``stats`` and ``progress``, when given, are kept up to date.
+
+    >>> job = PropositionGrader(artifact, grader, cache)      # doctest: +SKIP
+    >>> job.grade("apology", rows)                            # doctest: +SKIP
+    [0.93, 0.04]
+    """
 
     def __init__(
         self,
         artifact: Artifact,
         grader: Grader,
-        cache: GradeCache | None,
-        stats: GradeStats,
-        progress: Progress | None,
-        commit_every: int,
+        cache: GradeCache | None = None,
+        *,
+        stats: GradeStats | None = None,
+        progress: Progress | None = None,
+        commit_every: int | None = None,
     ):
         self.artifact = artifact
-        self.grader = grader
+        self.grader = grader.with_answers(Answers.of(artifact))
         self.cache = cache
-        self.stats = stats
+        self.stats = stats if stats is not None else GradeStats()
         self.progress = progress
-        self.commit_every = commit_every
-        self.answers_key = grader.answers.key()
-        self.identity = grader.identity
+        self.commit_every = commit_every or 4 * self.grader.batch_size
+        self.answers_key = self.grader.answers.key()
+        self.identity = self.grader.identity
 
-    def run(self, name: str, rows: list[Row]) -> list[float]:
+    def grade(self, name: str, rows: Sequence[Row]) -> list[float]:
         """P(yes) of proposition ``name`` for each of ``rows``."""
         prompts = [
             self.artifact.render_prompt(name, row.conversation_text, row.completion) for row in rows
@@ -350,24 +361,22 @@ def extract_features(
     marked in ``sources``."""
     stats = stats if stats is not None else GradeStats()
     types, extractors = _plan(artifact, rows, grader)
-    llm: Grader | None = None
-    if not isinstance(grader, (LabelsGrader, RulesGrader)):
-        g = artifact.manifest.grader
-        llm = grader.with_answers(Answers(yes=tuple(g.yes), no=tuple(g.no)))
+    job = (  # None: labels and rules need no LLM
+        PropositionGrader(
+            artifact, grader, cache, stats=stats, progress=progress, commit_every=commit_every
+        )
+        if not isinstance(grader, (LabelsGrader, RulesGrader))
+        else None
+    )
     llm_props = {
         i: [n for n in rt.propositions if n not in extractors] for i, rt in enumerate(types)
     }
-    total = sum(len(v) for v in llm_props.values()) if llm is not None else 0
+    total = sum(len(v) for v in llm_props.values()) if job is not None else 0
     if progress is not None:
         progress.start(total or len(rows), len(rows), "prompts" if total else "rows")
-    job = (
-        _LLMJob(artifact, llm, cache, stats, progress, commit_every or 4 * llm.batch_size)
-        if llm is not None
-        else None
-    )
     calibration = (
-        calibration_for(artifact, llm.source, llm.identity)
-        if calibrate and llm is not None
+        calibration_for(artifact, job.grader.source, job.grader.identity)
+        if calibrate and job is not None
         else None
     )
     values: list[dict[str, float]] = [{} for _ in rows]
@@ -385,7 +394,7 @@ def extract_features(
                     values[i][name] = _label(row, name)
                     sources[i][name] = "labels"
                     stats.labels += 1
-        if job is not None and llm is not None:
+        if job is not None:
             wanted: dict[str, list[int]] = defaultdict(list)
             for i in chunk:
                 for name in llm_props[i]:
@@ -395,9 +404,9 @@ def extract_features(
                 if not idx:
                     continue
                 calibrated = calibration is not None and name in calibration.fits
-                for i, v in zip(idx, job.run(name, [rows[i] for i in idx]), strict=True):
+                for i, v in zip(idx, job.grade(name, [rows[i] for i in idx]), strict=True):
                     values[i][name] = calibration.apply(name, v) if calibration else v
-                    sources[i][name] = llm.source + (CALIBRATED if calibrated else "")
+                    sources[i][name] = job.grader.source + (CALIBRATED if calibrated else "")
         elif progress is not None:
             progress.advance(len(chunk))
     groups: dict[str, list[int]] = defaultdict(list)

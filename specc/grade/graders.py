@@ -25,6 +25,24 @@ from specc.grade.base import Answers, AnyGrader, LabelsGrader, RulesGrader
 SCHEMES = ("hf", "openai", "openai-chat", "labels", "rules")
 
 
+def _drop(message: str) -> None:
+    """Drops a notice."""
+
+
+def notices(quiet: bool) -> Callable[[str], None] | None:
+    """The ``notify`` of :func:`make_grader` for a command's ``-q``: None (the openai
+    client's retry notices go to stderr) or, when ``quiet``, a sink that drops them."""
+    return _drop if quiet else None
+
+
+def close_grader(grader: AnyGrader) -> None:
+    """Release what ``grader`` holds (an openai client's connections). Graders with
+    nothing to release have no ``close``; a lazy hf grader's never loads its model."""
+    close = getattr(grader, "close", None)
+    if callable(close):
+        close()
+
+
 def make_grader(
     spec: str,
     *,

@@ -22,14 +22,12 @@ import copy
 import hashlib
 import json
 import os
-import re
-import sys
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from specc.devices import check_device
 from specc.errors import UsageError
 from specc.grade.base import Answers, answer_forms
 
@@ -133,51 +131,6 @@ def answer_token_ids(tokenizer: Any, words: Sequence[str]) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
-_DEVICE = re.compile(r"(auto|cpu|mps|cuda|xpu)(?::(\d{1,4}))?")
-
-
-def check_device(device: str, *, available: bool = True) -> str:
-    """``device`` if it names a torch device this machine has, else a
-    :class:`UsageError` that says which devices there are.
-
-    Accepted: ``auto``, ``cpu``, ``mps``, ``cuda``, ``cuda:N``, ``xpu``, ``xpu:N``.
-    With ``available=False`` only the spelling is checked (no torch import)."""
-    m = _DEVICE.fullmatch(device)
-    if m is None or (m.group(2) is not None and m.group(1) not in ("cuda", "xpu")):
-        raise UsageError(
-            f"unknown device {device!r}; use auto, cpu, cuda, cuda:N, mps or xpu"
-            "\n  = hint: auto picks CUDA, then MPS, then the CPU"
-        )
-    kind, index = m.group(1), m.group(2)
-    if not available or kind in ("auto", "cpu"):
-        return device
-    import torch
-
-    if kind == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise UsageError(
-                "--device mps: this machine has no Apple MPS device"
-                "\n  = hint: use --device cpu, or auto"
-            )
-        return device
-    backend = getattr(torch, kind, None)
-    if backend is None or not backend.is_available():
-        build = f"torch {torch.__version__}"
-        raise UsageError(
-            f"--device {device}: no {kind.upper()} device is available to {build}"
-            + (" (a CPU-only build)" if kind == "cuda" and torch.version.cuda is None else "")
-            + "\n  = hint: use --device cpu, or auto to take whatever this machine has"
-        )
-    count = int(backend.device_count())
-    if index is not None and int(index) >= count:
-        raise UsageError(
-            f"--device {device}: this machine has {count} {kind.upper()} device(s), "
-            f"numbered 0 to {count - 1}\n  = hint: use --device {kind}:0, or {kind}"
-        )
-    return device
-
-
 def _pick_device(device: str) -> str:
     device = check_device(device)
     if device != "auto":
@@ -189,29 +142,6 @@ def _pick_device(device: str) -> str:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
-
-
-def quiet_third_party() -> None:
-    """Silence other libraries' progress bars, advisory log lines and warnings
-    (``-q``): transformers' and huggingface_hub's loading bars, tqdm bars, and
-    Python warnings such as FutureWarning. Errors still surface as exceptions.
-
-    Environment variables cover libraries imported later; those already imported are
-    told directly."""
-    os.environ["TRANSFORMERS_VERBOSITY"] = "error"
-    os.environ["TRANSFORMERS_NO_ADVISORY_WARNINGS"] = "1"
-    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
-    os.environ["TQDM_DISABLE"] = "1"
-    warnings.simplefilter("ignore")
-    if "transformers" in sys.modules:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    if "huggingface_hub" in sys.modules:
-        from huggingface_hub.utils.tqdm import disable_progress_bars
-
-        disable_progress_bars()
 
 
 def _pick_dtype(dtype: str, device: str) -> torch.dtype:

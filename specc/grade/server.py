@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ipaddress
 import json
 import socket
 import sys
@@ -46,6 +45,7 @@ from specc.errors import DataError, UsageError
 from specc.grade.base import logaddexp_all
 from specc.jsonl import parse_line
 from specc.prompts import render_conversation
+from specc.serve.config import is_loopback
 
 LOOPBACK = "127.0.0.1"
 #: Connections the kernel queues for the server to accept (the listen backlog).
@@ -486,7 +486,7 @@ class GradeServer(ThreadingHTTPServer):
         max_body: int = MAX_BODY_BYTES,
         request_timeout: float = REQUEST_TIMEOUT,
     ):
-        if not allow_remote and not _is_loopback(host):
+        if not allow_remote and not is_loopback(host):
             raise UsageError(
                 f"refusing to bind {host!r}: the grade server serves loopback only; pass "
                 "--allow-remote (and --api-key) to expose it"
@@ -510,15 +510,6 @@ class GradeServer(ThreadingHTTPServer):
         )
         thread.start()
         return thread
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

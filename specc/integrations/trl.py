@@ -46,7 +46,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from specc.errors import DataError, UsageError
-from specc.safe import LagrangeSet
+from specc.files import write_bytes
+from specc.jsonl import read_json_file
+from specc.safe import MAX_STATE_BYTES, LagrangeSet
 
 if TYPE_CHECKING:
     from specc.artifact import Artifact
@@ -192,22 +194,19 @@ class _RBRBase:
         return STATE_FILE.format(name=self.__name__)
 
     def save_state(self, path: str | Path) -> None:
-        """Write the Lagrange multipliers' state as JSON (the callback does this into
-        every checkpoint folder)."""
+        """Write the Lagrange multipliers' state as JSON, atomically (the callback does
+        this into every checkpoint folder)."""
         if self.lagrange is None:
             return
         with self._lock:
             state = {"reward": self.__name__, "lagrange": self.lagrange.state_dict()}
-        Path(path).write_text(json.dumps(state), encoding="utf-8")
+        write_bytes(path, json.dumps(state).encode("utf-8"))
 
     def load_state(self, path: str | Path) -> None:
         """Restore what :meth:`save_state` wrote."""
         if self.lagrange is None:
             return
-        try:
-            state = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataError(f"cannot read the Lagrange state: {exc}", str(path)) from None
+        state = read_json_file(path, "the Lagrange state", MAX_STATE_BYTES)
         if not isinstance(state, dict) or "lagrange" not in state:
             raise DataError("not a Lagrange state file written by specc", str(path))
         with self._lock:

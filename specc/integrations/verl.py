@@ -37,9 +37,7 @@ Nothing here imports verl; :func:`write_dataset` imports pyarrow.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import tempfile
 import threading
 import weakref
 from collections.abc import Iterable, Mapping
@@ -320,15 +318,9 @@ def write_dataset(
         )
     if not records:
         raise DataError("no rows to write", str(path))
+    from specc.files import Staging
+
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        pq.write_table(pa.Table.from_pylist(records), tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with Staging() as stage, stage.open(target) as f:  # atomic, with the umask's mode
+        pq.write_table(pa.Table.from_pylist(records), f)
     return target

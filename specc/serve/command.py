@@ -107,18 +107,28 @@ def _exit_zero(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _finite(args: argparse.Namespace, name: str) -> float:
+    """The option's value; ``inf`` and ``nan`` (which ``float`` takes) are refused."""
+    value: float = getattr(args, name)
+    if not math.isfinite(value):
+        raise UsageError(f"{_flag(name)} must be a finite number, not {value}")
+    return value
+
+
 def _positive(args: argparse.Namespace, *names: str) -> None:
     for name in names:
-        value = getattr(args, name)
-        if value is not None and value <= 0:
-            flag = "--" + name.replace("_", "-")
-            raise UsageError(f"{flag} must be greater than 0, not {value}")
+        if getattr(args, name) is not None and _finite(args, name) <= 0:
+            raise UsageError(f"{_flag(name)} must be greater than 0, not {getattr(args, name)}")
 
 
 def config_from_args(args: argparse.Namespace) -> ServeConfig:
     """The app settings from the parsed ``specc serve`` options."""
     _positive(args, "max_body_bytes", "max_batch", "max_request_rows", "max_queue", "body_timeout")
-    if args.max_wait_ms < 0:
+    if _finite(args, "max_wait_ms") < 0:
         raise UsageError(f"--max-wait-ms must be 0 or more, not {args.max_wait_ms}")
     eos = () if args.keep_eos else tuple(args.eos_text or ServeConfig().eos_texts)
     return ServeConfig(
@@ -155,6 +165,7 @@ def lagrange_from_args(args: argparse.Namespace) -> LagrangeOptions:
 
 def run_serve(args: argparse.Namespace) -> int:
     """The ``specc serve`` command; returns the exit code."""
+    from specc.pipeline import model_options
     from specc.serve.app import create_app
     from specc.serve.engine import RewardEngine
 
@@ -174,13 +185,7 @@ def run_serve(args: argparse.Namespace) -> int:
             level=logging.INFO, format="specc serve: %(levelname)s: %(message)s", stream=sys.stderr
         )
     engine = RewardEngine.load(
-        args.artifact,
-        args.grader,
-        lagrange_from_args(args),
-        device=args.device,
-        dtype=args.dtype,
-        batch_size=args.batch_size,
-        concurrency=args.concurrency,
+        args.artifact, args.grader, lagrange_from_args(args), **model_options(args)
     )
     if config.default_response_type is not None:
         try:

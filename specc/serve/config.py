@@ -69,7 +69,9 @@ class LagrangeOptions:
 
 
 def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``)."""
+    """Whether ``host`` names this machine only (``localhost``, 127.0.0.0/8, ``::1``):
+    what ``specc serve`` and the grade server (``specc.grade.server``) bind without
+    ``--allow-remote``."""
     if host.lower() == "localhost":
         return True
     try:

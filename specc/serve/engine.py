@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from specc.errors import DataError, UsageError
-from specc.files import PathRefused, read_regular, write_bytes
+from specc.files import write_bytes
 from specc.grade.base import Answers, LabelsGrader, RulesGrader
-from specc.jsonl import parse_line
+from specc.jsonl import read_json_file
 from specc.serve.config import LagrangeOptions
 from specc.serve.protocol import RequestError
 
@@ -44,8 +44,6 @@ if TYPE_CHECKING:
     from specc.safe import LagrangeSet
 
 STATE_FORMAT = "specc.serve.lagrange/1"
-#: A saved state is a few floats per constraint and its window of costs.
-MAX_STATE_BYTES = 16 * 1024 * 1024
 
 
 class GraderFailure(Exception):
@@ -104,8 +102,7 @@ class RewardEngine:
         from specc.reward import load
 
         art = load_artifact(artifact)
-        g = art.manifest.grader
-        grader_options.setdefault("answers", Answers(yes=tuple(g.yes), no=tuple(g.no)))
+        grader_options.setdefault("answers", Answers.of(art))
         return cls(load(art, grader=grader, **grader_options), lagrange)
 
     # --------------------------------------------------------------- lagrange
@@ -122,13 +119,10 @@ class RewardEngine:
             self._load_state(Path(o.state_path))
 
     def _load_state(self, path: Path) -> None:
+        from specc.safe import MAX_STATE_BYTES
+
         assert self.lagrange is not None
-        try:
-            state = parse_line(read_regular(path, MAX_STATE_BYTES), str(path))
-        except (OSError, PathRefused) as exc:
-            raise DataError(f"cannot read the Lagrange state: {exc}", str(path)) from None
-        except DataError as exc:
-            raise DataError(f"cannot read the Lagrange state: {exc}") from None
+        state = read_json_file(path, "the Lagrange state", MAX_STATE_BYTES)
         if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise DataError(f"not a specc serve Lagrange state (format {STATE_FORMAT})", str(path))
         if state.get("spec_hash") != self.artifact.spec_hash:

@@ -178,6 +178,6 @@ def test_the_label_audit_sees_the_same_rows_as_from_feature_rows(
 
     table = read_feature_table(path, artifact)
     expected = audit_labels(read_features(path), where).to_json()
-    assert audit_labels(table.audit, where).to_json() == expected  # type: ignore[arg-type]
+    assert audit_labels(table.audit, where).to_json() == expected
     assert expected["disagreements"] == 1 and expected["unlabelled"] == 1
     assert expected["audited"] == 5 and expected["not_audited"] == len(rows) - 6

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tiny_models import build_tiny_model
+from tiny_models import build_tiny_model, one_torch_thread  # noqa: F401 (autouse)
 
 #: A small policy with LLM and extractor propositions, a derived one and a constraint.
 SPEC = """\
@@ -103,18 +102,6 @@ def make_rows(n: int, *, labels: bool = False, seed: int = 0) -> list[dict[str, 
 def write_jsonl(path: Path, rows: list[dict[str, object]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Tiny models run fastest on one thread, and the test machine is shared: several
-    threads contending for two cores make each small matmul ten times slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -255,3 +257,15 @@ def test_write_dataset_checks_rows(artifact: Path, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no rows to write"):
         write_dataset(tmp_path / "e.parquet", [])
     assert not (tmp_path / "e.parquet").exists()
+
+
+def test_write_dataset_gives_the_file_the_umask_mode(tmp_path: Path) -> None:
+    """The trainer may read the dataset as another user: 0o666 less the umask, like
+    every file specc writes, not the 0o600 of a temp file."""
+    old = os.umask(0o022)
+    try:
+        path = write_dataset(tmp_path / "sub" / "d.parquet", ROWS)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert [p.name for p in path.parent.iterdir()] == ["d.parquet"]  # no temp file left

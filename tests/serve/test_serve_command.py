@@ -119,6 +119,8 @@ def test_serve_refuses_a_remote_host_without_allow_remote(rules_artifact: Path) 
     ("args", "message"),
     [
         (["--max-batch", "0"], "--max-batch must be greater than 0"),
+        (["--shutdown-timeout", "inf"], "--shutdown-timeout must be a finite number"),
+        (["--max-wait-ms", "nan"], "--max-wait-ms must be a finite number"),
         (["--response-type", "Comlpy"], "did you mean"),
         (["--grader", "hf:/no/such/model"], "never downloads"),
         (["--port", "70000"], "--port must be between"),
