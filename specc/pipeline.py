@@ -360,8 +360,14 @@ def run_explain(args: argparse.Namespace) -> int:
         try:  # a syntax error: say where as line:col (the file may span lines)
             json.loads(raw)
         except json.JSONDecodeError as exc:
+            several = exc.msg == "Extra data"  # a second value: a JSONL file, most likely
             raise DataError(
-                f"not valid JSON: {exc.msg}", where=f"{args.row}:{exc.lineno}:{exc.colno}"
+                f"not valid JSON: {exc.msg}",
+                where=f"{args.row}:{exc.lineno}:{exc.colno}",
+                hint="ROW.json holds one row; to explain line N of a JSONL file, pipe it: "
+                f"`sed -n Np {args.row} | specc explain {args.artifact} -`"
+                if several
+                else None,
             ) from None
         except (ValueError, RecursionError):
             pass

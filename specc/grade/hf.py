@@ -61,6 +61,12 @@ def resolve_model_path(name_or_path: str) -> Path:
     already-cached hub name. Never downloads."""
     path = Path(name_or_path).expanduser()
     if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise UsageError(
+                f"{name_or_path}: not a model directory (it has no config.json)\n"
+                "  = hint: pass the folder a model was saved to with save_pretrained "
+                "(config.json, weights, tokenizer files)"
+            )
         return path
     if path.exists():
         raise UsageError(f"{name_or_path}: not a model directory (expected a folder)")

@@ -147,6 +147,7 @@ def test_serve_help_ends_with_an_example() -> None:
         text=True,
         check=True,
     ).stdout
-    assert out.rstrip().splitlines()[-2].strip().startswith("specc serve ")
+    lines = out.rstrip().splitlines()
+    assert lines[lines.index("example:") + 1].strip().startswith("specc serve ")
     for flag in ("--max-body-bytes", "--api-key", "--allow-remote", "--eos-text"):
         assert flag in out
