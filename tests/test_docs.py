@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -75,3 +76,99 @@ def test_authoring_doc_shows_real_specc_test_output(tmp_path: Path) -> None:
     safety.write_text(text.replace(ideal + mas, swapped), encoding="utf-8")
     shown = blocks["$ specc test -q policies/safety_test.rbr"]
     assert _specc_test(tmp_path, "-q", "policies/safety_test.rbr") == shown
+
+
+# --------------------------------------------------------------------------- reference docs
+
+
+def _subcommands() -> dict[str, argparse.ArgumentParser]:
+    from specc.cli import build_parser
+
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_cli_doc_lists_every_command_and_option() -> None:
+    """docs/cli.md has a section per command that names each of its options."""
+    doc = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    sections = {
+        s.split("`", 1)[0].split()[1]: s
+        for s in re.split(r"^### `", doc, flags=re.M)[1:]
+        if s.startswith("specc ")
+    }
+    missing = []
+    for name, sub in _subcommands().items():
+        if name not in sections:
+            missing.append(f"specc {name}: no section")
+            continue
+        for action in sub._actions:
+            flags = [f for f in action.option_strings if f not in ("-h", "--help")]
+            if flags and not any(
+                re.search(re.escape(f) + r"(?![\w-])", sections[name]) for f in flags
+            ):
+                missing.append(f"specc {name} {'/'.join(flags)}")
+    assert not missing, "docs/cli.md does not describe: " + ", ".join(missing)
+
+
+def test_readme_lists_every_command_and_every_doc() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = [n for n in _subcommands() if f"\nspecc {n} " not in readme]
+    docs = [
+        p.name
+        for p in sorted((ROOT / "docs").glob("*.md"))
+        if f"[docs/{p.name}](docs/{p.name})" not in readme
+    ]
+    assert not commands, f"the README's command list lacks {commands}"
+    assert not docs, f"the README's documentation table lacks {docs}"
+
+
+def test_architecture_doc_names_every_module() -> None:
+    """Each module is in the table, by its file or by its package's folder (a
+    subpackage's ``__init__.py`` by any of its modules)."""
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    missing = []
+    for path in sorted((ROOT / "specc").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        folder = path.parent.relative_to(ROOT).as_posix() + "/"
+        named = f"`{rel}`" in doc or (folder != "specc/" and f"`{folder}`" in doc)
+        if path.name == "__init__.py" and folder != "specc/":
+            named = named or f"`{folder}" in doc
+        if not named:
+            missing.append(rel)
+    assert not missing, f"docs/architecture.md does not name {missing}"
+
+
+def _blocks(doc: str) -> list[str]:
+    """The fenced blocks of a markdown page, without their language tag."""
+    return re.findall(r"^```\w*\n(.*?)^```$", doc, re.S | re.M)
+
+
+def test_complete_policies_in_the_docs_check_clean(tmp_path: Path) -> None:
+    """language.md's complete policy (clean, and in the canonical layout, since readers
+    copy it) and the README's policy in brief (clean)."""
+    from specc.checker import check_file
+    from specc.formatter import format_source
+
+    language = (ROOT / "docs" / "language.md").read_text(encoding="utf-8")
+    bank = next(b for b in _blocks(language) if b.startswith("# policies/bank_support.rbr\n"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    brief = next(b for b in _blocks(readme) if b.startswith('policy "minimal"'))
+    for name, text in (("bank_support.rbr", bank), ("brief.rbr", brief)):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        report = check_file(tmp_path / name)
+        assert not report.diagnostics, (name, report.diagnostics)
+    assert format_source(bank, "bank_support.rbr") == bank
+    shown = next(b for b in _blocks(language) if b.startswith("$ specc check policies/bank"))
+    assert shown == "$ specc check policies/bank_support.rbr\nok: policies/bank_support.rbr\n"
+
+
+def test_formatting_doc_example_is_the_golden_fixture() -> None:
+    """The before and after of docs/formatting.md are tests/fixtures/fmt/docs_example*."""
+    doc = (ROOT / "docs" / "formatting.md").read_text(encoding="utf-8")
+    blocks = [b for b in _blocks(doc) if b.startswith('policy "demo"')]
+    fixtures = ROOT / "tests" / "fixtures" / "fmt"
+    assert blocks == [
+        (fixtures / "docs_example.rbr").read_text(encoding="utf-8"),
+        (fixtures / "docs_example.expected.rbr").read_text(encoding="utf-8"),
+    ]
