@@ -118,12 +118,15 @@ def test_serve_refuses_a_remote_host_without_allow_remote(rules_artifact: Path) 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--max-batch", "0"], "--max-batch must be greater than 0"),
+        (["--max-batch", "0"], "--max-batch must be a finite number greater than 0"),
+        (["--body-timeout", "inf"], "--body-timeout must be a finite number greater than 0"),
+        (["--max-wait-ms", "nan"], "--max-wait-ms must be a finite number, 0 or more"),
         (["--response-type", "Comlpy"], "did you mean"),
         (["--grader", "hf:/no/such/model"], "never downloads"),
         (["--port", "70000"], "--port must be between"),
-        (["--lambda-every", "0"], "--lambda-every must be greater than 0"),
-        (["--lambda-lr", "-1"], "lr must be > 0"),
+        (["--lambda-every", "0"], "--lambda-every must be a finite number greater than 0"),
+        (["--lambda-lr", "-1"], "--lambda-lr must be > 0"),
+        (["--lambda-window", "0"], "--lambda-window must be an integer >= 1"),
         (["--lambda-state", "/no/such/dir/state.json"], "--lambda-state: no folder"),
     ],
 )
