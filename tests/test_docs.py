@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from golden import ROOT
 
 
@@ -42,14 +43,19 @@ def test_language_doc_shows_real_specc_test_output(tmp_path: Path) -> None:
     assert result.returncode == 1 and result.stdout == shown
 
 
-def _specc_test(cwd: Path, *argv: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "specc", "test", *argv],
+def _specc(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """``python -m specc ARGV`` in ``cwd``, without colour."""
+    return subprocess.run(
+        [sys.executable, "-m", "specc", *argv],
         capture_output=True,
         text=True,
         cwd=cwd,
         env={**os.environ, "NO_COLOR": "1"},
     )
+
+
+def _specc_test(cwd: Path, *argv: str) -> str:
+    result = _specc(cwd, "test", *argv)
     assert result.returncode in (0, 1), result.stderr
     return result.stdout
 
@@ -172,3 +178,94 @@ def test_formatting_doc_example_is_the_golden_fixture() -> None:
         (fixtures / "docs_example.rbr").read_text(encoding="utf-8"),
         (fixtures / "docs_example.expected.rbr").read_text(encoding="utf-8"),
     ]
+
+
+# --------------------------------------------------------------------------- docs/authoring.md
+
+
+def _shown(doc: str, command: str) -> str:
+    """The output a page shows under ``$ COMMAND`` (the block's lines after it)."""
+    for block in _blocks(doc):
+        first, _, rest = block.partition("\n")
+        if first == f"$ {command}":
+            return rest
+    raise AssertionError(f"no block starts with $ {command}")
+
+
+def test_authoring_doc_import_check_and_eval_outputs_are_real(tmp_path: Path) -> None:
+    """Sections 1, 2 and 4 of docs/authoring.md, rerun in a scratch folder."""
+    doc = (ROOT / "docs" / "authoring.md").read_text(encoding="utf-8")
+    fixtures = tmp_path / "tests" / "fixtures"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "import", fixtures / "import")
+    config = "tests/fixtures/import/support.yaml"
+
+    done = _specc(tmp_path, "import", config, "-o", "support.rbr")
+    assert done.returncode == 0 and done.stderr == _shown(
+        doc, f"specc import {config} -o support.rbr"
+    )
+
+    # "here the example config with `rude: true` added to the `acceptable` class of
+    # `decline`, and `poor` changed to `rude: true`"
+    yaml = (fixtures / "import" / "support.yaml").read_text(encoding="utf-8")
+    acceptable = "      declines: true\n      polite_decline: false\n"
+    poor = "    decline:\n      declines: false\n"
+    assert yaml.count(acceptable) == 1 and yaml.count(poor) == 1
+    s2 = yaml.replace(acceptable, acceptable + "      rude: true\n").replace(
+        poor, "    decline:\n      rude: true\n"
+    )
+    (tmp_path / "s2.yaml").write_text(s2, encoding="utf-8")
+    done = _specc(tmp_path, "import", "s2.yaml", "-o", "s2.rbr")
+    assert done.returncode == 1 and done.stderr == _shown(doc, "specc import s2.yaml -o s2.rbr")
+
+    done = _specc(tmp_path, "check", "support.rbr")
+    assert done.returncode == 0 and done.stderr == _shown(doc, "specc check support.rbr")
+
+    for name in ("support_gold.jsonl", "support_probabilities.jsonl"):
+        shutil.copy(ROOT / "tests" / "fixtures" / "eval" / name, tmp_path / name)
+    block = next(b for b in _blocks(doc) if b.startswith("$ specc compile support.rbr"))
+    commands = [line[2:] for line in block.splitlines() if line.startswith("$ ")]
+    for command in commands:
+        done = _specc(tmp_path, *command.split()[1:])
+        assert done.returncode == 0, done.stderr
+    assert done.stdout == block.split(commands[-1] + "\n", 1)[1]
+    from PIL import Image
+
+    with Image.open(tmp_path / "eval.png") as drawn, Image.open(ROOT / "docs/eval.png") as shown:
+        assert drawn.size == shown.size  # the page's picture is this figure
+
+
+def test_authoring_doc_few_shot_and_calibration_outputs_are_real(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Sections 5 and 6 of docs/authoring.md: the tests' tiny random model, rerun."""
+    import torch
+    from test_calibrate import _gold
+    from tiny_models import build_tiny_model
+
+    from specc.cli import main
+    from specc.compiler import compile_spec
+
+    doc = (ROOT / "docs" / "authoring.md").read_text(encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("SPECC_GRADE_CACHE", raising=False)
+    build_tiny_model(Path("models/tiny-grader"), arch="gpt2")
+    compile_spec(ROOT / "tests" / "fixtures" / "import" / "support.rbr", "out/support")
+    shutil.copy(ROOT / "tests" / "fixtures" / "eval" / "support_gold.jsonl", ".")
+    _gold(Path("gold40.jsonl"))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for command in (
+            "specc eval out/support support_gold.jsonl --grader hf:models/tiny-grader",
+            "specc eval out/support gold40.jsonl --grader hf:models/tiny-grader --calibrate",
+        ):
+            shown = _shown(doc, command)
+            assert main(command.split()[1:]) == 0
+            out, err = capsys.readouterr()
+            assert shown.startswith("...\n")  # an excerpt: stdout's, and "wrote" on stderr
+            lines = shown.removeprefix("...\n").splitlines(keepends=True)
+            assert "".join(x for x in lines if not x.startswith("wrote ")) in out, out
+            assert all(x in err for x in lines if x.startswith("wrote "))
+    finally:
+        torch.set_num_threads(threads)
