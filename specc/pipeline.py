@@ -298,6 +298,7 @@ def run_build(args: argparse.Namespace) -> int:
         quiet,
     )
     features = out / "features.jsonl"
+    _say(f"[3/4] grading {data} with {args.grader}", quiet)
     summary = run_grade(
         out,
         data,
@@ -308,7 +309,6 @@ def run_build(args: argparse.Namespace) -> int:
         notify=None if not quiet else _silent,
         **grading_options(args),
     )
-    _say(f"[3/4] graded {summary['rows']} rows with {args.grader} -> {features}", quiet)
     _say("[4/4] fitting", quiet)
     wheres: list[str] = []
 

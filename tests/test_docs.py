@@ -269,3 +269,30 @@ def test_authoring_doc_few_shot_and_calibration_outputs_are_real(
             assert all(x in err for x in lines if x.startswith("wrote "))
     finally:
         torch.set_num_threads(threads)
+
+
+def test_readme_quickstart_prints_and_leaves_what_it_says(tmp_path: Path) -> None:
+    """The README's first quickstart command (after setup), in a copy of the tree."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    setup = "bash .ci/setup && .venv/bin/specc "
+    line = next(x for x in readme.splitlines() if x.startswith(setup + "build "))
+    shutil.copytree(ROOT / "policies", tmp_path / "policies")
+    done = _specc(tmp_path, *line.removeprefix(setup).split())
+    assert done.returncode == 0, done.stderr
+    steps = [x.split()[0] for x in done.stderr.splitlines() if x.startswith("[")]
+    assert steps == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
+    assert "labels: " in done.stderr and "report  -> " in done.stderr
+    header = done.stdout.splitlines()[0].split("  ")
+    columns = [c.strip() for c in header if c.strip()]
+    assert columns == [
+        "response type", "rows", "prompts", "train pairs", "valid pairs", "train acc",
+        "valid acc", "valid err", "beyond margin", "loss", "time s",
+    ]  # fmt: skip
+    out = tmp_path / "out" / "safety"
+    left = {p.name for p in out.iterdir()}
+    assert left == {  # no grade-cache.sqlite: the labels grader caches nothing
+        "manifest.json", "ir.json", "rules.json", "prompts", "seal.json", "features.jsonl",
+        "weights", "report.json", "report.png",
+    }  # fmt: skip
+    for name in ("manifest.json", "ir.json", "rules.json", "prompts/", "seal.json"):
+        assert f"`{name}`" in readme
