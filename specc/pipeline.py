@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from specc.artifact import Artifact, ResponseTypeEntry, load_artifact
-from specc.errors import DataError, UsageError
+from specc.errors import DataError, SpecError, UsageError
 
 if TYPE_CHECKING:
     from specc.audit import LabelAudit
@@ -288,6 +288,11 @@ def run_build(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     allow_paths = args.allow_path or ()
     report = check_file(args.spec, allow_paths)
+    if any(d.severity == "error" for d in report.diagnostics):
+        # Stop here, printing each diagnostic once (compile would report them again).
+        exc = SpecError(report.diagnostics)
+        exc.sources = report.load.sources  # type: ignore[attr-defined]
+        raise exc
     if report.diagnostics:
         _say(render_all(report.diagnostics, report.load.sources), quiet)
     _say(f"[1/4] checked {args.spec}", quiet)

@@ -15,8 +15,10 @@ and notebooks::
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import math
+import os
 import re
 import signal
 import socket
@@ -43,7 +45,13 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         sock = socket.create_server(address, family=family, backlog=2048)
     except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        hint = (
+            "\n  = hint: another process listens there; pass another --port (0 picks a free one)"
+            if exc.errno == errno.EADDRINUSE
+            else ""
+        )
+        why = os.strerror(exc.errno) if exc.errno else exc.strerror
+        raise UsageError(f"cannot listen on {host}:{port}: {why}{hint}") from None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 

@@ -8,6 +8,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -154,3 +155,15 @@ def test_serve_help_ends_with_an_example() -> None:
     assert lines[lines.index("example:") + 1].strip().startswith("specc serve ")
     for flag in ("--max-body-bytes", "--api-key", "--allow-remote", "--eos-text"):
         assert flag in out
+
+
+def test_serve_on_a_port_in_use_says_so(rules_artifact: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        srv = Served(str(rules_artifact), "--grader", "rules", "--port", port)
+        assert srv.proc.wait(timeout=120) == 2
+    err = "".join(srv.stderr)
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in err
+    assert "= hint: another process listens there; pass another --port" in err
