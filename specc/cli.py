@@ -11,6 +11,7 @@ import enum
 import json
 import os
 import sys
+import textwrap
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
@@ -312,12 +313,32 @@ _STRICT_LABELS = (
 )
 
 
+def _did_you_mean(message: str) -> str | None:
+    """For argparse's "invalid choice: 'chek' (choose from 'check', ...)", the closest
+    choice, if one is close."""
+    import difflib
+    import re
+
+    found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+    if found is None:
+        return None
+    choices = [c.strip().strip("'\"") for c in found.group(2).split(",")]
+    close = difflib.get_close_matches(found.group(1), choices, n=1)
+    return close[0] if close else None
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.print_usage(sys.stderr)
         print(f"specc: error: {message}", file=sys.stderr)
         if "= hint:" not in message:
-            print(f"  = hint: see `{self.prog} --help`", file=sys.stderr)
+            close = _did_you_mean(message)
+            if close is not None:
+                print(
+                    f"  = hint: did you mean '{close}'? see `{self.prog} --help`", file=sys.stderr
+                )
+            else:
+                print(f"  = hint: see `{self.prog} --help`", file=sys.stderr)
         raise SystemExit(int(Exit.USAGE))
 
 
@@ -331,6 +352,11 @@ def _command(sub: Any, name: str, summary: str, example: str) -> argparse.Argume
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return parser
+
+
+def _wrap(text: str) -> str:
+    """A long description as lines (RawDescriptionHelpFormatter keeps lines as given)."""
+    return textwrap.fill(text, width=79)
 
 
 _GRADERS = "hf:PATH | openai:URL#MODEL | openai-chat:URL#MODEL | labels | rules"
@@ -503,12 +529,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--grader",
         default=None,
+        metavar="G",
         help="grade completion tests with rules, hf:PATH, openai:URL#MODEL or "
         "openai-chat:URL#MODEL (default: none; completion tests are skipped)",
     )
     t.add_argument(
         "--cache",
         default=None,
+        metavar="PATH",
         help="grade cache for completion tests, ':memory:' for none (default: "
         "$SPECC_GRADE_CACHE, else ~/.cache/specc/test-grades.sqlite)",
     )
@@ -649,10 +677,12 @@ def build_parser() -> argparse.ArgumentParser:
     im = sub.add_parser(
         "import",
         help="convert an RBR proposition config (YAML) into a .rbr policy",
-        description="Convert an RBR proposition config (the YAML format of OpenAI's RBR "
-        "release: prompt_template, simple_propositions, derived_propositions, "
-        "completion_classes, completion_class_order) into a .rbr policy that checks clean "
-        "and is in the canonical layout. See docs/authoring.md.",
+        description=_wrap(
+            "Convert an RBR proposition config (the YAML format of OpenAI's RBR "
+            "release: prompt_template, simple_propositions, derived_propositions, "
+            "completion_classes, completion_class_order) into a .rbr policy that checks clean "
+            "and is in the canonical layout. See docs/authoring.md."
+        ),
         epilog="example:\n  specc import proposition_prompts.yaml -o policies/imported.rbr",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -695,13 +725,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser(
         "eval",
         help="measure a grader against gold labels (accuracy, calibration, tiers)",
-        description="Measure a grader against human gold labels: per proposition n, "
-        "accuracy, precision, recall, F1 (yes iff P(yes) >= 0.5), Brier score and ECE "
-        "(10 bins); tier accuracy with a confusion matrix per response type; the "
-        "few-shot check (the propositions' own examples the grader answers wrongly). "
-        "Predictions come from grading the gold rows now (--grader, through the grade "
-        "cache) or from a `specc grade` output (--predictions), matched by id. See "
-        "docs/authoring.md.",
+        description=_wrap(
+            "Measure a grader against human gold labels: per proposition n, "
+            "accuracy, precision, recall, F1 (yes iff P(yes) >= 0.5), Brier score and ECE "
+            "(10 bins); tier accuracy with a confusion matrix per response type; the "
+            "few-shot check (the propositions' own examples the grader answers wrongly). "
+            "Predictions come from grading the gold rows now (--grader, through the grade "
+            "cache) or from a `specc grade` output (--predictions), matched by id. See "
+            "docs/authoring.md."
+        ),
         epilog="examples:\n"
         "  specc eval out/safety gold.jsonl --grader hf:models/grader --plot eval.png\n"
         "  specc eval out/safety gold.jsonl --predictions features.jsonl --json\n"
@@ -713,6 +745,7 @@ def build_parser() -> argparse.ArgumentParser:
     source = ev.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "--grader",
+        metavar="G",
         help=f"grade the gold rows now: {_GRADERS} (no default: give this or --predictions)",
     )
     source.add_argument(
@@ -795,18 +828,22 @@ def _add_serve(sub: Any) -> None:
     s = sub.add_parser(
         "serve",
         help="serve the reward over HTTP (OpenRLHF's /get_reward, /score)",
-        description="A reward server: OpenRLHF's remote reward protocol on POST /get_reward, "
-        "plain rows on POST /score, GET /health and GET /metrics (Prometheus text). "
-        "Concurrent requests are graded together in micro-batches.",
+        description=_wrap(
+            "A reward server: OpenRLHF's remote reward protocol on POST /get_reward, "
+            "plain rows on POST /score, GET /health and GET /metrics (Prometheus text). "
+            "Concurrent requests are graded together in micro-batches."
+        ),
         epilog="example:\n  specc serve out/safety --grader hf:models/grader --port 8000\n"
-        "  # then: openrlhf.cli.train_ppo_ray ... --reward.remote_url "
-        "http://127.0.0.1:8000/get_reward --data.label_key response_type",
+        "  # then, in OpenRLHF (docs/integrations.md):\n"
+        "  #   python -m openrlhf.cli.train_ppo_ray ... --data.label_key response_type \\\n"
+        "  #     --reward.remote_url http://127.0.0.1:8000/get_reward",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("artifact", metavar="ARTIFACT", help="a compiled artifact with fitted weights")
     s.add_argument(
         "--grader",
         required=True,
+        metavar="G",
         help=f"{_GRADERS} (required)",
     )
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -821,6 +858,7 @@ def _add_serve(sub: Any) -> None:
     s.add_argument(
         "--api-key",
         default=os.environ.get("SPECC_SERVE_API_KEY"),
+        metavar="KEY",
         help="require this key as 'Authorization: Bearer KEY', 'X-API-Key: KEY' or "
         "?api_key=KEY (default: $SPECC_SERVE_API_KEY, else no key)",
     )
@@ -841,44 +879,32 @@ def _add_serve(sub: Any) -> None:
     s.add_argument(
         "--keep-eos", action="store_true", help="strip no end-of-sequence text (default: off)"
     )
-    limits: tuple[tuple[str, type, float, str], ...] = (
-        ("--max-batch", int, d.max_batch_rows, "rows graded together at most"),
-        ("--max-wait-ms", float, d.max_wait_ms, "under load, ms a batch waits for more requests"),
-        ("--max-queue", int, d.max_queue_rows, "rows waiting at most; more get HTTP 503"),
-        ("--max-request-rows", int, d.max_request_rows, "rows in one request at most"),
-        ("--max-body-bytes", int, d.max_body_bytes, "largest request body; larger: HTTP 413"),
-        ("--body-timeout", float, d.body_timeout_s, "seconds to receive a body; slower: 408"),
-    )
-    for flag, kind, default, what in limits:
-        s.add_argument(flag, type=kind, default=default, help=f"{what} (default: {default:g})")
-    s.add_argument(
-        "--max-connections",
-        type=int,
-        default=d.max_connections,
-        help=f"open connections at most; more get HTTP 503 (default: {d.max_connections})",
-    )
-    s.add_argument(
-        "--shutdown-timeout",
-        type=float,
-        default=60.0,
-        help="on SIGTERM, seconds to finish requests in flight (default: 60)",
-    )
     s.add_argument(
         "--no-constraints",
         action="store_true",
         help="return unshaped rewards even when the policy has constraints (default: shape)",
     )
-    lagrange: tuple[tuple[str, type, Any, str], ...] = (
-        ("--lambda-every", int, lo.every, "observed completions per multiplier step"),
-        ("--lambda-init", float, lo.lambda_init, "initial multiplier"),
-        ("--lambda-lr", float, lo.lr, "learning rate of log lambda"),
-        ("--lambda-window", int, lo.window, "costs in each multiplier's window"),
-        ("--lambda-max", float, lo.lambda_max, "largest multiplier (default: none)"),
-        ("--lambda-delay", int, lo.delay, "steps that only fill the window"),
+    numbers: tuple[tuple[str, type, Any, str, str], ...] = (
+        ("--max-batch", int, d.max_batch_rows, "N", "rows graded together at most"),
+        ("--max-wait-ms", float, d.max_wait_ms, "MS", "under load, ms a batch waits to fill"),
+        ("--max-queue", int, d.max_queue_rows, "N", "rows waiting at most; more get HTTP 503"),
+        ("--max-request-rows", int, d.max_request_rows, "N", "rows in one request at most"),
+        ("--max-body-bytes", int, d.max_body_bytes, "BYTES", "largest body; larger: HTTP 413"),
+        ("--body-timeout", float, d.body_timeout_s, "SECONDS", "to send a body; slower: HTTP 408"),
+        ("--max-connections", int, d.max_connections, "N", "open connections; more get HTTP 503"),
+        ("--shutdown-timeout", float, 60.0, "SECONDS", "on SIGTERM, to finish requests in flight"),
+        ("--lambda-every", int, lo.every, "N", "observed completions per multiplier step"),
+        ("--lambda-init", float, lo.lambda_init, "X", "initial multiplier"),
+        ("--lambda-lr", float, lo.lr, "X", "learning rate of log lambda"),
+        ("--lambda-window", int, lo.window, "N", "costs in each multiplier's window"),
+        ("--lambda-max", float, lo.lambda_max, "X", "largest multiplier"),
+        ("--lambda-delay", int, lo.delay, "N", "steps that only fill the window"),
     )
-    for flag, kind, default, what in lagrange:
-        shown = "" if default is None else f" (default: {default:g})"
-        s.add_argument(flag, type=kind, default=default, help=what + shown)
+    for flag, kind, default, metavar, what in numbers:
+        shown = "none" if default is None else str(default) if kind is int else f"{default:g}"
+        s.add_argument(
+            flag, type=kind, default=default, metavar=metavar, help=f"{what} (default: {shown})"
+        )
     s.add_argument(
         "--lambda-state",
         default=None,

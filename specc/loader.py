@@ -110,10 +110,14 @@ def _refused(exc: Refused, path: Path, shown: str, where: ir.Span, named: bool) 
         return Diagnostic("E014", str(exc), where, ALLOW_PATH_HINT)
     if exc.reason == "missing":
         return Diagnostic(
-            "E005" if named else "E004", f"file not found: {shown}", where, _nearby_hint(path)
+            "E005" if named else "E004",
+            f"file not found: {shown}",
+            where,
+            _nearby_hint(path, named),
         )
     if exc.reason == "directory":
-        return Diagnostic("E004", f"{shown} is a directory, not a .rbr file", where)
+        hint = None if named else f"name the files, e.g. `{shown.rstrip('/')}/*.rbr`"
+        return Diagnostic("E004", f"{shown} is a directory, not a .rbr file", where, hint)
     if exc.reason == "special":
         return Diagnostic("E004", str(exc), where, "specc reads only regular files")
     if exc.reason == "too-large":
@@ -143,7 +147,8 @@ def _import_path(base: Path, item: ir.Import) -> Path | Diagnostic:
         )
 
 
-def _nearby_hint(path: Path) -> str | None:
+def _nearby_hint(path: Path, named: bool = True) -> str | None:
+    """``named``: the path is an import's (else a file named on the command line)."""
     parent = path.parent
     if not parent.is_dir():
         return f"the folder {display_path(parent)} does not exist"
@@ -153,6 +158,8 @@ def _nearby_hint(path: Path) -> str | None:
     match = difflib.get_close_matches(path.name, names, n=1)
     if match:
         return f"did you mean '{match[0]}'?"
+    if not named:
+        return "check the path (relative paths start in the current folder)"
     return "paths in `import` are relative to the importing file"
 
 

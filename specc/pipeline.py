@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from specc.artifact import Artifact, ResponseTypeEntry, load_artifact
-from specc.errors import DataError, UsageError
+from specc.errors import DataError, SpecError, UsageError
 
 if TYPE_CHECKING:
     from specc.audit import AuditedRow, LabelAudit
@@ -297,6 +297,11 @@ def run_build(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     allow_paths = args.allow_path or ()
     report = check_file(args.spec, allow_paths)
+    if any(d.severity == "error" for d in report.diagnostics):
+        # Stop here, printing each diagnostic once (compile would report them again).
+        exc = SpecError(report.diagnostics)
+        exc.sources = report.load.sources  # type: ignore[attr-defined]
+        raise exc
     if report.diagnostics:
         _say(render_all(report.diagnostics, report.load.sources), quiet)
     _say(f"[1/4] checked {args.spec}", quiet)
@@ -307,6 +312,7 @@ def run_build(args: argparse.Namespace) -> int:
         quiet,
     )
     features = out / "features.jsonl"
+    _say(f"[3/4] grading {data} with {args.grader}", quiet)
     summary = run_grade(
         out,
         data,
@@ -317,7 +323,6 @@ def run_build(args: argparse.Namespace) -> int:
         notify=notices(quiet),
         **grading_options(args),
     )
-    _say(f"[3/4] graded {summary['rows']} rows with {args.grader} -> {features}", quiet)
     _say("[4/4] fitting", quiet)
     wheres: list[str] = []
 
@@ -365,8 +370,14 @@ def run_explain(args: argparse.Namespace) -> int:
         try:  # a syntax error: say where as line:col (the file may span lines)
             json.loads(raw)
         except json.JSONDecodeError as exc:
+            several = exc.msg == "Extra data"  # a second value: a JSONL file, most likely
             raise DataError(
-                f"not valid JSON: {exc.msg}", where=f"{args.row}:{exc.lineno}:{exc.colno}"
+                f"not valid JSON: {exc.msg}",
+                where=f"{args.row}:{exc.lineno}:{exc.colno}",
+                hint="ROW.json holds one row; to explain line N of a JSONL file, pipe it: "
+                f"`sed -n Np {args.row} | specc explain {args.artifact} -`"
+                if several
+                else None,
             ) from None
         except (ValueError, RecursionError):
             pass

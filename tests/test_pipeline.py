@@ -226,3 +226,19 @@ def test_main_job_on_the_shipped_example_data(tmp_path: Path) -> None:
     }
     for metrics in report["response_types"].values():
         assert metrics["valid"]["pair_accuracy"] > 0.85
+
+
+def test_build_stops_at_a_spec_error_and_says_it_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "overlap.rbr"
+    text = TUTORIAL.read_text(encoding="utf-8")
+    spec.write_text(text.replace("unacceptable otherwise", "unacceptable when refuses"))
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in _rows(2)), encoding="utf-8")
+    code = main(["build", str(spec), "--data", str(data), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 1
+    first = next(line for line in err.splitlines() if "error[E" in line)
+    assert err.count(first) == 1  # not again from compile
+    assert "[1/4]" not in err and not (tmp_path / "out").exists()

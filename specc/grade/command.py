@@ -153,7 +153,14 @@ def format_summary(s: dict[str, Any]) -> str:
         parts.append(f"{s['labels']} from labels")
     if s["rules"]:
         parts.append(f"{s['rules']} by extractors")
-    rate = f", {s['rows_per_s']} rows/s" if s["rows_per_s"] is not None else ""
+    per_s = s["rows_per_s"]
+    rate = (
+        ""
+        if per_s is None
+        else f", {per_s:.0f} rows/s"
+        if per_s >= 100
+        else f", {per_s:.3g} rows/s"
+    )
     return (
         f"graded {s['rows']} rows in {s['seconds']:.1f}s{rate}: "
         + ("; ".join(parts) or "nothing to grade")

@@ -72,12 +72,7 @@ def make_grader(
     if not sep:
         if spec in ("labels", "rules"):
             return LabelsGrader() if spec == "labels" else RulesGrader()
-        hint = did_you_mean(spec, SCHEMES)
-        raise UsageError(
-            f"unknown grader {spec!r}"
-            + (f"; {hint}" if hint else "")
-            + "; use hf:PATH, openai:URL#MODEL, openai-chat:URL#MODEL, labels or rules"
-        )
+        raise UsageError(f"unknown grader {spec!r}" + _graders_hint(spec))
     if scheme == "hf":
         if not rest:
             raise UsageError("hf: needs a model path, e.g. hf:models/grader")
@@ -112,9 +107,14 @@ def make_grader(
         if batch_size:
             grader.batch_size = batch_size
         return grader
-    hint = did_you_mean(scheme, SCHEMES)
-    raise UsageError(
-        f"unknown grader backend {scheme!r}"
-        + (f"; {hint}" if hint else "")
-        + "; use hf:PATH, openai:URL#MODEL, openai-chat:URL#MODEL, labels or rules"
+    raise UsageError(f"unknown grader backend {scheme!r}" + _graders_hint(scheme))
+
+
+def _graders_hint(name: str) -> str:
+    """The hint of an unknown grader: the closest name, and every form a grader takes."""
+    close = did_you_mean(name, SCHEMES)
+    return (
+        "\n  = hint: "
+        + (f"{close} " if close else "")
+        + "a grader is hf:PATH, openai:URL#MODEL, openai-chat:URL#MODEL, labels or rules"
     )

@@ -54,11 +54,30 @@ _CHUNK = 1 << 16
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
+def cache_argument(model: Any) -> str:
+    """The name under which ``model.forward`` takes (and its output returns) the KV
+    cache: ``cache`` in transformers releases that renamed it, where
+    ``past_key_values`` is deprecated and warns on every call; else ``past_key_values``."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
 def resolve_model_path(name_or_path: str) -> Path:
     """A local directory for ``name_or_path``: the path itself, or the snapshot of an
     already-cached hub name. Never downloads."""
     path = Path(name_or_path).expanduser()
     if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise UsageError(
+                f"{name_or_path}: not a model directory (it has no config.json)\n"
+                "  = hint: pass the folder a model was saved to with save_pretrained "
+                "(config.json, weights, tokenizer files)"
+            )
         return path
     if path.exists():
         raise UsageError(f"{name_or_path}: not a model directory (expected a folder)")
@@ -188,6 +207,7 @@ class HFGrader:
         import torch
 
         self.model = model
+        self._cache_kw = cache_argument(model)
         self.tokenizer = tokenizer
         self.name = name
         self.fingerprint = fingerprint
@@ -240,8 +260,8 @@ class HFGrader:
     ) -> HFGrader:
         """Load a model directory (or an already-cached hub name) without downloading."""
         dev = _pick_device(device)
+        torch_dtype = _pick_dtype(dtype, dev)  # options first, then the model's folder
         path = resolve_model_path(name_or_path)
-        torch_dtype = _pick_dtype(dtype, dev)
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         try:
@@ -387,8 +407,9 @@ class HFGrader:
         out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
         self.forward_calls += 1
         self.tokens_forwarded += len(prefix_ids)
-        self._memo = (key, out.past_key_values)
-        return out.past_key_values
+        cache = getattr(out, self._cache_kw)
+        self._memo = (key, cache)
+        return cache
 
     def clear_prefix_cache(self) -> None:
         """Forget the prefix KV cache kept from the last call (to free memory, or to
@@ -446,7 +467,7 @@ class HFGrader:
             "use_cache": prefix_cache is not None,
         }
         if prefix_cache is not None:
-            kwargs["past_key_values"] = self._expand_cache(prefix_cache, n)
+            kwargs[self._cache_kw] = self._expand_cache(prefix_cache, n)
         logits = self.model(**kwargs).logits  # [n, len(keep), vocab]
         self.forward_calls += 1
         self.tokens_forwarded += sum(len(s) for s in seqs)

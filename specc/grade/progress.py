@@ -67,11 +67,11 @@ class ProgressBar:
         filled = round(frac * self.width)
         rows_done = frac * self.rows
         rate = rows_done / elapsed
-        eta = (self.rows - rows_done) / rate if rate > 0 else 0.0
+        eta = _clock((self.rows - rows_done) / rate) if rate > 0 else "?"  # none yet
         bar = "#" * filled + "." * (self.width - filled)
         return (
             f"grading [{bar}] {self.done}/{self.total} {self.unit}  "
-            f"{rate:.1f} rows/s  elapsed {_clock(elapsed)}  ETA {_clock(eta)}"
+            f"{rate:.1f} rows/s  elapsed {_clock(elapsed)}  ETA {eta}"
         )
 
     def _draw(self, force: bool = False) -> None:

@@ -70,7 +70,10 @@ class ModelService:
     """Greedy decoding with top logprobs, one request at a time (a lock guards the model)."""
 
     def __init__(self, model: Any, tokenizer: Any, name: str, max_logprobs: int = 20):
+        from specc.grade.hf import cache_argument
+
         self.model = model
+        self.cache_kw = cache_argument(model)
         self.tokenizer = tokenizer
         self.name = name
         self.max_logprobs = max_logprobs
@@ -137,10 +140,9 @@ class ModelService:
             past = None
             inputs = torch.tensor([ids], device=self.device)
             for _ in range(max_tokens):
-                out = self.model(
-                    input_ids=inputs, past_key_values=past, use_cache=True, logits_to_keep=1
-                )
-                past = out.past_key_values
+                kwargs: dict[str, Any] = {self.cache_kw: past} if past is not None else {}
+                out = self.model(input_ids=inputs, use_cache=True, logits_to_keep=1, **kwargs)
+                past = getattr(out, self.cache_kw)
                 logprobs = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
                 token = int(torch.argmax(logprobs))
                 top: dict[str, float] = {}

@@ -15,8 +15,11 @@ and notebooks::
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import math
+import os
+import re
 import signal
 import socket
 import sys
@@ -42,7 +45,13 @@ def bind(host: str, port: int) -> socket.socket:
     try:
         sock = socket.create_server(address, family=family, backlog=2048)
     except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        hint = (
+            "\n  = hint: another process listens there; pass another --port (0 picks a free one)"
+            if exc.errno == errno.EADDRINUSE
+            else ""
+        )
+        why = os.strerror(exc.errno) if exc.errno else exc.strerror
+        raise UsageError(f"cannot listen on {host}:{port}: {why}{hint}") from None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
@@ -107,29 +116,27 @@ def _exit_zero(signum: int, frame: FrameType | None) -> None:
     raise SystemExit(0)
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
-def _finite(args: argparse.Namespace, name: str) -> float:
-    """The option's value; ``inf`` and ``nan`` (which ``float`` takes) are refused."""
-    value: float = getattr(args, name)
-    if not math.isfinite(value):
-        raise UsageError(f"{_flag(name)} must be a finite number, not {value}")
-    return value
+_SERVE_HELP = "\n  = hint: see `specc serve --help` for each option's default"
 
 
 def _positive(args: argparse.Namespace, *names: str) -> None:
     for name in names:
-        if getattr(args, name) is not None and _finite(args, name) <= 0:
-            raise UsageError(f"{_flag(name)} must be greater than 0, not {getattr(args, name)}")
+        value = getattr(args, name)
+        if value is not None and not 0 < value < math.inf:  # nan and inf too
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(
+                f"{flag} must be a finite number greater than 0, not {value}" + _SERVE_HELP
+            )
 
 
 def config_from_args(args: argparse.Namespace) -> ServeConfig:
     """The app settings from the parsed ``specc serve`` options."""
     _positive(args, "max_body_bytes", "max_batch", "max_request_rows", "max_queue", "body_timeout")
-    if _finite(args, "max_wait_ms") < 0:
-        raise UsageError(f"--max-wait-ms must be 0 or more, not {args.max_wait_ms}")
+    if not 0 <= args.max_wait_ms < math.inf:
+        raise UsageError(
+            f"--max-wait-ms must be a finite number, 0 or more, not {args.max_wait_ms}"
+            + _SERVE_HELP
+        )
     eos = () if args.keep_eos else tuple(args.eos_text or ServeConfig().eos_texts)
     return ServeConfig(
         api_key=args.api_key or None,
@@ -151,7 +158,7 @@ def lagrange_from_args(args: argparse.Namespace) -> LagrangeOptions:
         parent = Path(args.lambda_state).resolve().parent
         if not parent.is_dir():
             raise UsageError(f"--lambda-state: no folder {str(parent)!r}")
-    return LagrangeOptions(
+    options = LagrangeOptions(
         enabled=not args.no_constraints,
         every=args.lambda_every,
         lambda_init=args.lambda_init,
@@ -161,6 +168,25 @@ def lagrange_from_args(args: argparse.Namespace) -> LagrangeOptions:
         delay=args.lambda_delay,
         state_path=args.lambda_state,
     )
+    from specc.safe import LagrangeController
+
+    try:  # the controllers' own checks, said in the options' names
+        LagrangeController(0.0, **options.controller_settings())
+    except UsageError as exc:
+        text = str(exc)
+        for name, flag in _LAMBDA_FLAGS.items():
+            text = re.sub(rf"\b{name}\b", flag, text)
+        raise UsageError(text + _SERVE_HELP) from None
+    return options
+
+
+_LAMBDA_FLAGS = {
+    "lambda_init": "--lambda-init",
+    "lambda_max": "--lambda-max",
+    "window": "--lambda-window",
+    "delay": "--lambda-delay",
+    "lr": "--lambda-lr",
+}
 
 
 def run_serve(args: argparse.Namespace) -> int:

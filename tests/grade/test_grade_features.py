@@ -221,3 +221,19 @@ def test_cached_rerun_through_run_grade_never_loads_the_model(
     monkeypatch.setattr(HFGrader, "from_pretrained", classmethod(refuse))
     second = run_grade(*args, progress=False, device="cpu", dtype="float32")
     assert second["computed"] == 0 and second["cache_hits"] == first["llm_prompts"]
+
+
+def test_progress_bar_has_no_eta_before_any_work() -> None:
+    """A log's first line used to promise 'ETA 0:00:00' before anything was graded."""
+    import io
+
+    from specc.grade.progress import ProgressBar
+
+    stream = io.StringIO()  # not a terminal: a line at start and at the end
+    bar = ProgressBar(stream)
+    bar.start(total=40, rows=20)
+    bar.advance(40)
+    bar.finish()
+    first, last = stream.getvalue().splitlines()
+    assert first.startswith("grading [....") and first.endswith("ETA ?")
+    assert "40/40 prompts" in last and last.endswith("ETA 0:00:00")

@@ -14,6 +14,7 @@ from specc.grade.base import Answers
 from specc.grade.hf import (
     HFGrader,
     answer_token_ids,
+    cache_argument,
     fingerprint_model_dir,
     plain_p_yes,
     resolve_model_path,
@@ -134,3 +135,21 @@ def test_missing_model_is_a_usage_error(tmp_path: Path) -> None:
         resolve_model_path(str(tmp_path / "nope"))
     with pytest.raises(UsageError, match="unknown dtype"):
         HFGrader.from_pretrained(str(tmp_path), dtype="float8")
+
+
+def test_grading_uses_the_cache_argument_transformers_asks_for(
+    tiny_llama: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """transformers releases that renamed ``past_key_values`` to ``cache`` warn on every
+    call that uses the old name (and will drop it): grading must not."""
+    import inspect
+    import warnings
+
+    grader = HFGrader.from_pretrained(str(tiny_llama), device="cpu", dtype="float32")
+    new_name = "cache" in inspect.signature(grader.model.forward).parameters
+    assert cache_argument(grader.model) == ("cache" if new_name else "past_key_values")
+    with warnings.catch_warnings(), caplog.at_level("WARNING"):
+        warnings.simplefilter("error", FutureWarning)
+        got = grader.grade(prompts(6), prefix=PREFIX)
+    assert grader.rows_cached > 0 and np.isfinite(got).all()
+    assert "deprecated" not in caplog.text

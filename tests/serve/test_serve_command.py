@@ -8,6 +8,7 @@ import os
 import queue
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -118,14 +119,16 @@ def test_serve_refuses_a_remote_host_without_allow_remote(rules_artifact: Path) 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--max-batch", "0"], "--max-batch must be greater than 0"),
+        (["--max-batch", "0"], "--max-batch must be a finite number greater than 0"),
         (["--shutdown-timeout", "inf"], "--shutdown-timeout must be a finite number"),
-        (["--max-wait-ms", "nan"], "--max-wait-ms must be a finite number"),
+        (["--body-timeout", "inf"], "--body-timeout must be a finite number greater than 0"),
+        (["--max-wait-ms", "nan"], "--max-wait-ms must be a finite number, 0 or more"),
         (["--response-type", "Comlpy"], "did you mean"),
         (["--grader", "hf:/no/such/model"], "never downloads"),
         (["--port", "70000"], "--port must be between"),
-        (["--lambda-every", "0"], "--lambda-every must be greater than 0"),
-        (["--lambda-lr", "-1"], "lr must be > 0"),
+        (["--lambda-every", "0"], "--lambda-every must be a finite number greater than 0"),
+        (["--lambda-lr", "-1"], "--lambda-lr must be > 0"),
+        (["--lambda-window", "0"], "--lambda-window must be an integer >= 1"),
         (["--lambda-state", "/no/such/dir/state.json"], "--lambda-state: no folder"),
     ],
 )
@@ -149,6 +152,19 @@ def test_serve_help_ends_with_an_example() -> None:
         text=True,
         check=True,
     ).stdout
-    assert out.rstrip().splitlines()[-2].strip().startswith("specc serve ")
+    lines = out.rstrip().splitlines()
+    assert lines[lines.index("example:") + 1].strip().startswith("specc serve ")
     for flag in ("--max-body-bytes", "--api-key", "--allow-remote", "--eos-text"):
         assert flag in out
+
+
+def test_serve_on_a_port_in_use_says_so(rules_artifact: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        srv = Served(str(rules_artifact), "--grader", "rules", "--port", port)
+        assert srv.proc.wait(timeout=120) == 2
+    err = "".join(srv.stderr)
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in err
+    assert "= hint: another process listens there; pass another --port" in err
