@@ -231,7 +231,10 @@ def _write_tree(out: Path, files: dict[str, str], spec_hash: str) -> None:
     temp directory renamed into place, so a failed compile (a full disk included)
     leaves the old artifact, or nothing. What was written into ``out`` after the last
     compile (fitted weights, reports, features, the grading cache) is carried over;
-    weights of another spec hash are refused when loaded ("refit")."""
+    weights of another spec hash are refused when loaded ("refit"). An ``out`` that is
+    a symbolic link is followed: the user named it."""
+    if out.is_symlink():
+        out = out.resolve()
     if out.is_dir() and not (out / MANIFEST_FILE).exists() and any(out.iterdir()):
         raise UsageError(
             f"{out} exists and is not a specc artifact\n  = hint: choose an empty or new directory"

@@ -457,6 +457,29 @@ def test_weights_of_another_spec_say_refit(work: Path, capsys: pytest.CaptureFix
     assert specc.load(art).weights.spec_hash == specc.load_artifact(art).spec_hash
 
 
+def test_a_planted_unit_link_is_replaced_not_followed(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An artifact whose ``weights`` is a link to a folder elsewhere: fit writes its
+    unit in place of the link and never replaces (so deletes) the folder, and a user's
+    own ``compile -o LINK`` still writes where the link points."""
+    victim = work / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("precious")
+    art = work / "art"
+    shutil.rmtree(art / "weights")
+    (art / "weights").symlink_to(victim)
+    assert main(_commands(work)["fit"]) == 0
+    assert (victim / "keep.txt").read_text() == "precious"
+    assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
+    assert not (art / "weights").is_symlink() and specc.load(art).weights is not None
+    assert not [p for p in art.iterdir() if p.name.startswith(".")]  # nor the old link
+    target = work / "elsewhere"
+    (work / "link").symlink_to(target)
+    assert main(["compile", str(work / "tutorial.rbr"), "-o", str(work / "link")]) == 0
+    assert (target / "manifest.json").is_file() and (work / "link").is_symlink()
+
+
 # --------------------------------------------------------------------------- writing
 
 
