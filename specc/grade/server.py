@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hmac
 import ipaddress
 import json
 import socket
@@ -105,9 +106,16 @@ class ModelService:
     def chat_prompt(self, messages: Sequence[dict[str, Any]]) -> tuple[list[int], str]:
         """Token ids and text of a chat request's prompt (see the module docstring)."""
         if getattr(self.tokenizer, "chat_template", None):
-            text = self.tokenizer.apply_chat_template(
-                list(messages), tokenize=False, add_generation_prompt=True
-            )
+            from jinja2 import TemplateError
+
+            try:
+                text = self.tokenizer.apply_chat_template(
+                    list(messages), tokenize=False, add_generation_prompt=True
+                )
+            except TemplateError as exc:  # the template refuses these messages
+                raise RequestError(
+                    400, f"the model's chat template refused the messages: {exc}"
+                ) from None
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
             return list(map(int, ids)), str(text)
         if len(messages) == 1:
@@ -381,7 +389,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _authorised(self, *, close: bool) -> bool:
         key = self.server.api_key
-        if key and self.headers.get("Authorization") != f"Bearer {key}":
+        offered = (self.headers.get("Authorization") or "").encode("latin-1", "replace")
+        # Compared in constant time: how long a refusal takes says nothing of the key.
+        if key and not hmac.compare_digest(offered, f"Bearer {key}".encode("latin-1", "replace")):
             self.send_error_json(
                 401, "invalid or missing API key", "authentication_error", close=close
             )
@@ -415,7 +425,7 @@ class Handler(BaseHTTPRequestHandler):
             )
             return None
         text = text.strip()
-        if not text.isdigit() or len(text) > 18:
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:
             self.send_error_json(
                 400, f"invalid Content-Length {text[:40]!r}", "invalid_request_error", close=True
             )
