@@ -843,7 +843,12 @@ def _add_serve(sub: Any) -> None:
         ("--max-queue", int, d.max_queue_rows, "rows waiting at most; more get HTTP 503"),
         ("--max-request-rows", int, d.max_request_rows, "rows in one request at most"),
         ("--max-body-bytes", int, d.max_body_bytes, "largest request body; larger: HTTP 413"),
-        ("--body-timeout", float, d.body_timeout_s, "seconds to receive a body; slower: 408"),
+        (
+            "--body-timeout",
+            float,
+            d.body_timeout_s,
+            "seconds for a request's head, then its body; slower: closed, 408",
+        ),
     )
     for flag, kind, default, what in limits:
         s.add_argument(flag, type=kind, default=default, help=f"{what} (default: {default:g})")
