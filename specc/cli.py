@@ -7,6 +7,7 @@ runs, so ``specc check`` never loads torch or transformers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import enum
 import json
 import os
@@ -23,6 +24,7 @@ class Exit(enum.IntEnum):
     USAGE = 2  # bad arguments, unreadable files
     INTERNAL = 70
     INTERRUPTED = 130
+    PIPE = 141  # the output was cut (a closed pipe); what a shell reports for SIGPIPE
 
 
 def _color(stream: TextIO) -> bool:
@@ -921,7 +923,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("specc: interrupted", file=sys.stderr)
         return int(Exit.INTERRUPTED)
     except BrokenPipeError:
-        return int(Exit.OK)
+        # The reader went away (`| head`): what the command found was not all said,
+        # so it does not claim success (a failing `specc check 2>&1 | head` in CI
+        # exited 0). Later writes, at exit too, go nowhere instead of failing again.
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            for stream in (sys.stdout, sys.stderr):
+                os.dup2(devnull, stream.fileno())
+        return int(Exit.PIPE)
     except OSError as exc:  # disk full, permission denied, ... where no caller said more
         from specc.oserrors import os_error
 
