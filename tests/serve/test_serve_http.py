@@ -260,6 +260,21 @@ def test_body_limit_is_enforced_before_the_body_is_read(rules_server: Background
     assert status == 400 and "Invalid HTTP request" in reply
 
 
+@pytest.mark.parametrize("value", [b"\xb2", b"9" * 5000], ids=["superscript-2", "5000-digits"])
+def test_a_content_length_that_int_refuses_is_a_400(value: bytes) -> None:
+    """uvicorn's h11 refuses these before the app sees them; another server in front
+    (or uvicorn with httptools) may not, and the app answered 500 (ValueError)."""
+    from starlette.requests import Request
+
+    from specc.serve.app import _read_body
+    from specc.serve.protocol import RequestError
+
+    request = Request({"type": "http", "method": "POST", "headers": [(b"content-length", value)]})
+    with pytest.raises(RequestError) as exc:
+        asyncio.run(_read_body(request, ServeConfig()))
+    assert exc.value.status == 400 and "invalid Content-Length" in exc.value.message
+
+
 def test_slow_body_times_out(rules_engine: RewardEngine) -> None:
     with BackgroundServer(create_app(rules_engine, ServeConfig(body_timeout_s=0.3))) as srv:
         status, reply = raw(srv.url, "POST", "/score", {"Content-Length": "100"}, [b'{"rows"'])
