@@ -480,6 +480,26 @@ def test_a_planted_unit_link_is_replaced_not_followed(
     assert (target / "manifest.json").is_file() and (work / "link").is_symlink()
 
 
+@pytest.mark.parametrize("manifest", ['{"name": "my app"}\n', "not json", None])
+def test_compile_never_replaces_a_folder_that_only_looks_like_an_artifact(
+    work: Path, capsys: pytest.CaptureFixture[str], manifest: str | None
+) -> None:
+    """``-o`` a project folder that happens to hold a ``manifest.json`` (a web app's)
+    and a ``prompts/`` folder: compile replaced both, deleting the user's files."""
+    app = work / "app"
+    (app / "prompts").mkdir(parents=True)
+    (app / "prompts" / "system.txt").write_text("mine")
+    if manifest is None:  # a link to the artifact's manifest: not this folder's own
+        (app / "manifest.json").symlink_to(work / "art" / "manifest.json")
+    else:
+        (app / "manifest.json").write_text(manifest)
+    before = _tree(app)
+    rc, err = _run_in_process(["compile", str(work / "tutorial.rbr"), "-o", str(app)], capsys)
+    assert rc == 2 and "is not a specc artifact" in err, err
+    assert _tree(app) == before
+    assert main(["compile", str(work / "tutorial.rbr"), "-o", str(work / "art")]) == 0
+
+
 # --------------------------------------------------------------------------- writing
 
 
