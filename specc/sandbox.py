@@ -287,6 +287,25 @@ def _check_replace(s: str, old: Any, new: Any, count: Any = None) -> None:
         raise _too_big(size, "a replace() result")
 
 
+def _check_wordwrap(value: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Refuse a wrap that would break a long word into short lines: textwrap copies
+    the rest of the word at each break, about ``length ** 2 / (2 * width)``
+    characters, which counts as characters built (``'-' * 500000`` at width 1 took
+    seconds in one call, past any deadline)."""
+    width = _sized(args[0] if args else kwargs.get("width", 79))
+    breaks = args[1] if len(args) > 1 else kwargs.get("break_long_words", True)
+    if not breaks:
+        return
+    longest = max(map(len, value.split()), default=0)
+    copied = longest * longest // (2 * max(width, 1))
+    if copied > MAX_WORK_CHARS:
+        raise _LimitExceeded(
+            f"wordwrap() at width {width} would copy about {copied:,} characters to break "
+            f"a word of {longest:,}; the limit is {MAX_WORK_CHARS:,}",
+            "wrap at a larger width, or pass break_long_words=false",
+        )
+
+
 def _check_join(items: list[Any], sep: Any, what: str = "a join() result") -> None:
     size = len(items) * (_size(sep) if sep else 0)
     for item in items:
@@ -402,6 +421,7 @@ def _precheck_filter(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[
         size = len(value) * (1 + (len(wrap) if isinstance(wrap, str) else 1))
         if size > MAX_VALUE_CHARS:
             raise _too_big(size, "a wordwrap() result")
+        _check_wordwrap(value, args, kwargs)
     if name == "format" and isinstance(value, str):
         _check_printf(value, kwargs or args)
     if name == "tojson":

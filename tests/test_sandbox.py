@@ -112,6 +112,7 @@ def test_ordinary_templates_render(source: str, want: str) -> None:
         ("{{ ('x'|safe).center(10**9) }}", 1, "center() width"),
         ("{{ ('x'|safe).zfill(10**9) }}", 1, "zfill() width"),
         ("{{ [1]|tojson(indent=10**9) }}", 1, "tojson() indent"),
+        ("{{ ('-' * 500000)|wordwrap(1) }}", 1, "wordwrap() at width 1 would copy"),
         ("{{ range(20000)|list|tojson(indent=64) }}", 1, "tojson() result"),
         ("{{ ([1]|batch(200, 'x' * 10**6))|map('string')|list }}", 1, "item of the batch"),
         (
