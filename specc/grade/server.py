@@ -8,8 +8,9 @@ decoding and real top logprobs (``GET /v1/models`` lists the one model), so the
     python -m specc.grade.server --model models/grader --port 8000
     specc grade out/a data.jsonl --grader openai:http://127.0.0.1:8000/v1#grader -o f.jsonl
 
-Supported request fields: ``model``, ``prompt`` (a string or a list of strings) or
-``messages``, ``max_tokens`` (default 16), ``logprobs`` / ``top_logprobs`` (up to
+Supported request fields: ``model``, ``prompt`` (a string or a list of at most
+:data:`MAX_PROMPTS` strings) or ``messages``, ``max_tokens`` (default 16), ``logprobs``
+/ ``top_logprobs`` (up to
 ``--max-logprobs``), ``temperature`` (only 0 / greedy is served), ``stop`` (ignored
 past the generated tokens). Chat messages go through the tokenizer's chat template
 when it has one; otherwise a single message is its content verbatim and several are
@@ -56,6 +57,10 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 #: Seconds a client has to send one request, from its first byte, and may idle
 #: between requests on a kept-alive connection.
 REQUEST_TIMEOUT = 30.0
+#: Prompts in one ``/v1/completions`` request (OpenAI's own limit for a list): each
+#: is decoded in turn under the model's lock, so a list of millions of tiny prompts
+#: (16 MiB of ``"a",``) would hold the server for hours.
+MAX_PROMPTS = 2048
 
 
 class RequestError(Exception):
@@ -227,6 +232,8 @@ def completions(service: ModelService, body: dict[str, Any]) -> dict[str, Any]:
     prompts = [prompt] if isinstance(prompt, str) else prompt
     if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
         raise RequestError(400, "'prompt' must be a string or a non-empty list of strings")
+    if len(prompts) > MAX_PROMPTS:
+        raise RequestError(400, f"'prompt' has {len(prompts)} prompts; at most {MAX_PROMPTS}")
     choices = []
     usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
     for index, text in enumerate(prompts):

@@ -152,6 +152,7 @@ def _deep(n: int) -> bytes:
         (request(b"{nope"), 400, "invalid JSON"),
         (request(b"[1, 2]"), 400, "must be a JSON object"),
         (request(json.dumps({**GOOD, "prompt": 5}).encode()), 400, "'prompt' must be"),
+        (request(json.dumps({**GOOD, "prompt": ["a"] * 5000}).encode()), 400, "at most 2048"),
         (request(json.dumps({**GOOD, "model": 5}).encode()), 400, "'model' must be a string"),
         (request(json.dumps({**GOOD, "max_tokens": "x"}).encode()), 400, "'max_tokens'"),
         (request(json.dumps({**GOOD, "max_tokens": 10**6}).encode()), 400, "'max_tokens'"),
