@@ -9,12 +9,12 @@ decoding and real top logprobs (``GET /v1/models`` lists the one model), so the
     specc grade out/a data.jsonl --grader openai:http://127.0.0.1:8000/v1#grader -o f.jsonl
 
 Supported request fields: ``model``, ``prompt`` (a string or a list of at most
-:data:`MAX_PROMPTS` strings) or ``messages``, ``max_tokens`` (default 16), ``logprobs``
-/ ``top_logprobs`` (up to
-``--max-logprobs``), ``temperature`` (only 0 / greedy is served), ``stop`` (ignored
-past the generated tokens). Chat messages go through the tokenizer's chat template
-when it has one; otherwise a single message is its content verbatim and several are
-``specc.prompts.render_conversation`` text followed by ``"\\n\\nAssistant:"``.
+:data:`MAX_PROMPTS` strings) or ``messages``, ``max_tokens`` (default 16),
+``logprobs`` / ``top_logprobs`` (up to ``--max-logprobs``), ``temperature`` (only 0 /
+greedy is served), ``stop`` (ignored past the generated tokens). Chat messages go
+through the tokenizer's chat template when it has one; otherwise a single message is
+its content verbatim and several are ``specc.prompts.render_conversation`` text
+followed by ``"\\n\\nAssistant:"``.
 
 Requests are untrusted and bounded: the listen backlog holds :data:`BACKLOG`
 connections; a client has ``request_timeout`` seconds (default
