@@ -70,8 +70,10 @@ class GradeCache:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
         except sqlite3.DatabaseError as exc:
+            # "Delete it" only for a file: not /dev/null, a folder or a pipe.
+            remedy = "delete it or pass" if Path(self.path).is_file() else "it is not a file: pass"
             raise UsageError(
-                f"{path}: cannot open the grade cache ({exc}); delete it or pass another --cache"
+                f"{path}: cannot open the grade cache ({exc}); {remedy} another --cache"
             ) from None
         self.hits = 0
         self.misses = 0

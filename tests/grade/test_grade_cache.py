@@ -71,3 +71,11 @@ def test_a_database_of_another_kind_is_a_usage_error_naming_it(tmp_path: Path) -
         for call in (lambda: cache.get_many(["k"]), lambda: cache.put_many({"k": 0.5})):
             with pytest.raises(UsageError, match=rf"(?s){path}: the grade cache failed: .*--cache"):
                 call()
+
+
+@pytest.mark.parametrize("path", ["/dev/null", "."])
+def test_a_cache_that_is_not_a_file_is_never_to_be_deleted(path: str) -> None:
+    """SPECC_GRADE_CACHE=/dev/null: the hint said "delete it"."""
+    with pytest.raises(UsageError, match="it is not a file: pass another --cache") as exc:
+        GradeCache(path)
+    assert "delete" not in str(exc.value)
