@@ -7,6 +7,7 @@ runs, so ``specc check`` never loads torch or transformers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import enum
 import json
 import os
@@ -25,6 +26,7 @@ class Exit(enum.IntEnum):
     USAGE = 2  # bad arguments, unreadable files
     INTERNAL = 70
     INTERRUPTED = 130
+    PIPE = 141  # the output was cut (a closed pipe); what a shell reports for SIGPIPE
 
 
 def _color(stream: TextIO) -> bool:
@@ -890,7 +892,13 @@ def _add_serve(sub: Any) -> None:
         ("--max-queue", int, d.max_queue_rows, "N", "rows waiting at most; more get HTTP 503"),
         ("--max-request-rows", int, d.max_request_rows, "N", "rows in one request at most"),
         ("--max-body-bytes", int, d.max_body_bytes, "BYTES", "largest body; larger: HTTP 413"),
-        ("--body-timeout", float, d.body_timeout_s, "SECONDS", "to send a body; slower: HTTP 408"),
+        (
+            "--body-timeout",
+            float,
+            d.body_timeout_s,
+            "SECONDS",
+            "for a request's head, then its body; slower: closed, or HTTP 408",
+        ),
         ("--max-connections", int, d.max_connections, "N", "open connections; more get HTTP 503"),
         ("--shutdown-timeout", float, 60.0, "SECONDS", "on SIGTERM, to finish requests in flight"),
         ("--lambda-every", int, lo.every, "N", "observed completions per multiplier step"),
@@ -944,7 +952,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("specc: interrupted", file=sys.stderr)
         return int(Exit.INTERRUPTED)
     except BrokenPipeError:
-        return int(Exit.OK)
+        # The reader went away (`| head`): what the command found was not all said,
+        # so it does not claim success (a failing `specc check 2>&1 | head` in CI
+        # exited 0). Later writes, at exit too, go nowhere instead of failing again.
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            for stream in (sys.stdout, sys.stderr):
+                os.dup2(devnull, stream.fileno())
+        return int(Exit.PIPE)
     except OSError as exc:  # disk full, permission denied, ... where no caller said more
         from specc.oserrors import os_error
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from specc import ir
 from specc.artifact import (
+    FORMAT,
     IR_FILE,
     MANIFEST_FILE,
     RULES_FILE,
@@ -35,7 +36,7 @@ from specc.artifact import (
     RewardEntry,
     TierEntry,
 )
-from specc.errors import SpecError, UsageError
+from specc.errors import SpecccError, SpecError, UsageError
 from specc.integrity import SEAL_FILE, write_unit
 from specc.prompts import render_prompts, template_text
 
@@ -231,8 +232,11 @@ def _write_tree(out: Path, files: dict[str, str], spec_hash: str) -> None:
     temp directory renamed into place, so a failed compile (a full disk included)
     leaves the old artifact, or nothing. What was written into ``out`` after the last
     compile (fitted weights, reports, features, the grading cache) is carried over;
-    weights of another spec hash are refused when loaded ("refit")."""
-    if out.is_dir() and not (out / MANIFEST_FILE).exists() and any(out.iterdir()):
+    weights of another spec hash are refused when loaded ("refit"). An ``out`` that is
+    a symbolic link is followed: the user named it."""
+    if out.is_symlink():
+        out = out.resolve()
+    if out.is_dir() and any(out.iterdir()) and not _is_artifact(out):
         raise UsageError(
             f"{out} exists and is not a specc artifact\n  = hint: choose an empty or new directory"
         )
@@ -243,6 +247,21 @@ def _write_tree(out: Path, files: dict[str, str], spec_hash: str) -> None:
         spec_hash=spec_hash,
         keep=lambda name: name not in _COMPILED,
     )
+
+
+def _is_artifact(path: Path) -> bool:
+    """Whether ``path`` holds a specc artifact: a ``manifest.json`` of specc's format.
+    (Only the name would let a compile replace a web app's ``manifest.json`` and the
+    ``prompts/`` beside it.)"""
+    from specc.files import PathRefused, read_inside
+    from specc.integrity import MAX_FILE_BYTES
+    from specc.jsonl import parse_line
+
+    try:
+        manifest = parse_line(read_inside(path, MANIFEST_FILE, MAX_FILE_BYTES), MANIFEST_FILE)
+    except (OSError, PathRefused, SpecccError):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT
 
 
 def compile_loaded(spec: ir.Spec) -> tuple[Manifest, dict[str, str]]:

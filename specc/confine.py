@@ -103,6 +103,28 @@ def check_inside(path: Path, roots: Roots, shown: str | None = None) -> Path:
     return real
 
 
+def _open_beneath(root: Path, real: Path) -> int:
+    """Open ``real`` (a resolved path inside ``root``) one component at a time from
+    ``root``, following no symbolic link, without blocking: a folder on the way that
+    was swapped for a link after ``real`` was resolved (to read a file elsewhere
+    through it) is refused with ELOOP or ENOTDIR instead of followed."""
+    nofollow = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    parts = real.relative_to(root).parts
+    try:
+        for part in parts[:-1]:
+            sub = os.open(part, nofollow | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = sub
+        if not parts:  # the root itself (a folder: refused by the caller)
+            fd, opened = -1, fd
+            return opened
+        return os.open(parts[-1], nofollow | os.O_NONBLOCK, dir_fd=fd)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
 def read_confined(
     path: Path, roots: Roots, limit: int = MAX_FILE_BYTES, shown: str | None = None
 ) -> tuple[Path, bytes]:
@@ -113,9 +135,10 @@ def read_confined(
     real = check_inside(path, roots, shown)
     if any(real == p or real.is_relative_to(p) for p in _PSEUDO):
         raise Refused("special", f"{shown} is not a regular file")
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+    root = roots.find(real)
+    assert root is not None  # check_inside found it
     try:
-        fd = os.open(real, flags | getattr(os, "O_CLOEXEC", 0))
+        fd = _open_beneath(root, real)
     except FileNotFoundError:
         raise Refused("missing", f"file not found: {shown}") from None
     except IsADirectoryError:

@@ -155,9 +155,11 @@ class Staging:
         path = Path(target)
         if path.name in ("", ".", ".."):
             path = path.resolve()
-        if is_dir and path.is_symlink():
-            path = path.resolve()  # replace what the link points at, keep the link
-        if path.exists() and path.is_dir() != is_dir:
+        # A symbolic link is replaced itself, never what it points at: a unit inside
+        # an artifact (``weights``) may be a link planted to make specc replace, and
+        # so delete, a directory elsewhere. (A user's own ``-o LINK`` is resolved by
+        # the command before it gets here.)
+        if path.exists() and not path.is_symlink() and path.is_dir() != is_dir:
             hint = (
                 "the output is a directory: give a new or empty one (or an earlier output)"
                 if is_dir
@@ -257,7 +259,7 @@ def _swap_dir(move: _Move) -> None:
     """Put the directory ``move.temp`` in the place of ``move.target``."""
     target, temp = move.target, move.temp
     for _ in range(3):  # another writer may swap at the same time: last one wins
-        if not target.exists():
+        if not os.path.lexists(target):
             try:
                 os.rename(temp, target)
                 return
@@ -266,7 +268,7 @@ def _swap_dir(move: _Move) -> None:
                     raise
                 continue
         carried: list[str] = []
-        if move.keep is not None:
+        if move.keep is not None and not target.is_symlink():
             for name in sorted(os.listdir(target)):
                 if move.keep(name) and not (temp / name).exists():
                     os.rename(target / name, temp / name)
@@ -285,7 +287,7 @@ def _swap_dir(move: _Move) -> None:
             with contextlib.suppress(OSError):
                 os.rename(old, target)
             raise
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(old)  # a link is unlinked, not followed
         return
     raise OSError(errno.EBUSY, "another process keeps replacing it", str(target))
 

@@ -76,7 +76,8 @@ def signing_key(key: bytes | None = None) -> bytes | None:
         if text and path:
             raise UsageError(f"set either ${KEY_ENV} or ${KEY_FILE_ENV}, not both")
         if text:
-            key = text.strip().encode()
+            # The variable's bytes: ones that are not UTF-8 arrive as surrogates.
+            key = os.fsencode(text.strip())
         elif path:
             try:
                 key = read_regular(path, _MAX_KEY_FILE)

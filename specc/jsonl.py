@@ -162,6 +162,12 @@ def parse_line(raw: bytes | str, where: str) -> Any:
         decoder = _DECODER if _risky_number(text) else _FAST_DECODER
         obj = decoder.decode(text)
     except json.JSONDecodeError as exc:
+        if text.startswith("\ufeff"):  # Windows editors write one; it is not JSON
+            raise DataError(
+                "the line starts with a byte order mark (U+FEFF), which is not JSON",
+                where,
+                "save the file as UTF-8 without a BOM",
+            ) from None
         raise DataError(
             f"invalid JSON: {exc.msg} (column {exc.colno})",
             where,

@@ -30,7 +30,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from specc import ir
 from specc.confine import Refused, Roots, check_inside, read_confined
@@ -168,6 +168,10 @@ class _Loader:
         self.roots = roots
         self.result = LoadResult(spec=None, diagnostics=[])
         self.parsed: dict[Path, ir.SourceFile | None] = {}
+        #: What each file exports, imports included, once it is known: a file reached
+        #: along many import paths (a diamond, or 40 files each importing the next
+        #: two: 2**40 paths) is followed once.
+        self.exported: dict[Path, tuple[list[ir.Proposition], list[ir.Derived]]] = {}
 
     def parse(self, path: Path, at: ir.Span | None) -> ir.SourceFile | None:
         """Read and parse a resolved path once. A refused file is never read, so
@@ -209,7 +213,9 @@ class _Loader:
             sub_p, sub_d = self.library(real, item.span, chain)
             props.extend(sub_p)
             derived.extend(sub_d)
-        return props, derived
+        # Each definition once, however many imports reach it (_merge would drop the
+        # repeats anyway; keeping them made the lists grow along every path).
+        return _unique(props), _unique(derived)
 
     def library(
         self, path: Path, at: ir.Span, chain: tuple[Path, ...]
@@ -221,6 +227,8 @@ class _Loader:
                 Diagnostic("E006", f"import cycle: {cycle}", at, "remove one of these imports")
             )
             return [], []
+        if path in self.exported:
+            return self.exported[path]
         source = self.parse(path, at)
         if source is None:
             return [], []
@@ -243,7 +251,22 @@ class _Loader:
                         severity="warning",
                     )
                 )
+        self.exported[path] = (props, derived)
         return props, derived
+
+
+_Item = TypeVar("_Item", ir.Proposition, ir.Derived)
+
+
+def _unique(items: list[_Item]) -> list[_Item]:
+    """``items`` without repeats of one definition (the same span), in order."""
+    seen: set[ir.Span] = set()
+    out = []
+    for item in items:
+        if item.span not in seen:
+            seen.add(item.span)
+            out.append(item)
+    return out
 
 
 _ITEM_WORDS = {

@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import time
-import types
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -74,6 +73,8 @@ MAX_RENDER_SECONDS = 2.0
 MAX_TEMPLATE_CHARS = 1 << 20
 #: Bits of an integer built by ``*``, ``**`` or ``+`` (about 1,200 decimal digits).
 MAX_INT_BITS = 4096
+#: Characters of one level of ``tojson(indent=...)``.
+MAX_JSON_INDENT = 64
 
 UNSAFE = "E013"
 ERROR = "E012"
@@ -117,11 +118,13 @@ class _LimitExceeded(Exception):
 class _Budget:
     """The work one render may still do; shared by every hook through a ContextVar."""
 
-    __slots__ = ("deadline", "failed", "steps", "work")
+    __slots__ = ("deadline", "failed", "sizes", "steps", "work")
 
     def __init__(self) -> None:
         self.steps = 0
         self.work = 0
+        #: id -> (list, tuple or dict, its size or a size over the limit): see _size
+        self.sizes: dict[int, tuple[Any, int]] = {}
         self.deadline = time.monotonic() + MAX_RENDER_SECONDS
         self.failed: _LimitExceeded | None = None
 
@@ -167,16 +170,26 @@ def _too_big(size: int, what: str = "a value") -> _LimitExceeded:
 
 def _size(value: Any, limit: int = MAX_VALUE_CHARS) -> int:
     """The length of ``str(value)``, roughly and without building it; counting stops
-    once it passes ``limit``."""
+    once it passes ``limit``. A render's values cannot change (the sandbox is
+    immutable), so the size of each list, tuple and dict is remembered for the rest
+    of the render: checking the same large list at every call costs nothing."""
     if isinstance(value, str):
         return len(value)
     if isinstance(value, (list, tuple, dict, set, frozenset)):
-        items: Iterable[Any] = value.items() if isinstance(value, dict) else value
+        budget = _BUDGET.get()
+        known = budget.sizes.get(id(value)) if budget is not None else None
+        if known is not None and known[0] is value:
+            return known[1]
         total = 2
-        for item in items:
-            total += _size(item, limit - total) + 2
+        exact = True
+        pairs = value.items() if isinstance(value, dict) else ((item, "") for item in value)
+        for key, item in pairs:
+            total += _size(key) + _size(item) + 2
             if total > limit:
+                exact = False
                 break
+        if budget is not None and (exact or total > MAX_VALUE_CHARS):
+            budget.sizes[id(value)] = (value, total)  # the value kept: its id stays its own
         return total
     if isinstance(value, int) and not isinstance(value, bool):
         return value.bit_length() // 3 + 2
@@ -197,19 +210,29 @@ def _check_int(bits: int) -> None:
         )
 
 
-def _check_printf(fmt: str) -> None:
-    """Refuse a %-format whose width or precision is ``*`` or too large. A plain scan
-    (a regular expression here could backtrack on a format of a million ``%(``)."""
+def _check_printf(fmt: str, args: Any = ()) -> None:
+    """Refuse a %-format whose width or precision is ``*`` or too large, or whose
+    result would be too large: each conversion counts its width or precision and the
+    size of the value it formats (``%(a)s`` written 200,000 times formats ``a``
+    200,000 times). A plain scan (a regular expression here could backtrack on a
+    format of a million ``%(``)."""
+    positional = args if isinstance(args, tuple) else (args,)
+    mapping = args if isinstance(args, Mapping) else None
+    total = len(fmt)
+    n = 0
     i = fmt.find("%")
     while i >= 0:
         j = i + 1
+        key: str | None = None
         if fmt.startswith("(", j):  # a mapping key runs to the next ")"
             k = fmt.find(")", j)
             if k < 0:
                 return  # "incomplete format key": Python refuses the format itself
+            key = fmt[j + 1 : k]
             j = k + 1
         while j < len(fmt) and fmt[j] in "-#0 +":
             j += 1
+        widest = 0
         for part in range(2):  # the width, then the precision
             if part == 1:
                 if not fmt.startswith(".", j):
@@ -225,7 +248,27 @@ def _check_printf(fmt: str) -> None:
             width = int(fmt[start:j]) if 0 < j - start <= 18 else 10**18 if j > start else 0
             if width > MAX_VALUE_CHARS:
                 raise _too_big(width, "a %-format width")
-        i = fmt.find("%", j + 1 if fmt.startswith("%", j) else j)
+            widest = max(widest, width)
+        while j < len(fmt) and fmt[j] in "hlL":
+            j += 1
+        if fmt.startswith("%", j):
+            j += 1
+        else:
+            if key is not None:
+                value = mapping.get(key) if mapping is not None else None
+            else:
+                value = positional[n] if n < len(positional) else None
+                n += 1
+            # A float's digits are not in _size (%f of 1e308 has 309 of them).
+            total += widest + (_FLOAT_CHARS if isinstance(value, float) else _size(value))
+            if total > MAX_VALUE_CHARS:
+                raise _too_big(total, "a %-format result")
+        i = fmt.find("%", j)
+
+
+#: The most characters a float formats to without a width or precision (``%f`` of
+#: the largest float).
+_FLOAT_CHARS = 320
 
 
 def _sized(n: Any) -> int:
@@ -242,6 +285,25 @@ def _check_replace(s: str, old: Any, new: Any, count: Any = None) -> None:
     size = len(s) + hits * (len(new) - len(old))
     if size > MAX_VALUE_CHARS:
         raise _too_big(size, "a replace() result")
+
+
+def _check_wordwrap(value: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Refuse a wrap that would break a long word into short lines: textwrap copies
+    the rest of the word at each break, about ``length ** 2 / (2 * width)``
+    characters, which counts as characters built (``'-' * 500000`` at width 1 took
+    seconds in one call, past any deadline)."""
+    width = _sized(args[0] if args else kwargs.get("width", 79))
+    breaks = args[1] if len(args) > 1 else kwargs.get("break_long_words", True)
+    if not breaks:
+        return
+    longest = max(map(len, value.split()), default=0)
+    copied = longest * longest // (2 * max(width, 1))
+    if copied > MAX_WORK_CHARS:
+        raise _LimitExceeded(
+            f"wordwrap() at width {width} would copy about {copied:,} characters to break "
+            f"a word of {longest:,}; the limit is {MAX_WORK_CHARS:,}",
+            "wrap at a larger width, or pass break_long_words=false",
+        )
 
 
 def _check_join(items: list[Any], sep: Any, what: str = "a join() result") -> None:
@@ -261,6 +323,29 @@ def _check_repeat(left: Any, right: Any) -> None:
             return
     if isinstance(left, int) and isinstance(right, int):
         _check_int(abs(left).bit_length() + abs(right).bit_length())
+
+
+def _check_json(value: Any, indent: Any) -> None:
+    """Refuse a ``tojson`` result over the limit before it is built: an indent repeats
+    on every line, once per level of nesting, so it is at most :data:`MAX_JSON_INDENT`
+    characters; then the JSON is counted as it is encoded, with the filter's own
+    settings, and the count stops at the limit."""
+    import json
+
+    width = len(indent) if isinstance(indent, str) else _sized(indent)
+    if width > MAX_JSON_INDENT:
+        raise _LimitExceeded(
+            f"a tojson() indent of {width:,} is over the limit of {MAX_JSON_INDENT}",
+            "indent JSON by a few spaces",
+        )
+    size = 0
+    try:
+        for chunk in json.JSONEncoder(sort_keys=True, indent=indent).iterencode(value):
+            size += len(chunk)
+            if size > MAX_VALUE_CHARS:
+                raise _too_big(size, "a tojson() result")
+    except (TypeError, ValueError):
+        return  # the filter itself refuses what cannot be encoded
 
 
 # --------------------------------------------------------------------------- filters
@@ -336,8 +421,11 @@ def _precheck_filter(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[
         size = len(value) * (1 + (len(wrap) if isinstance(wrap, str) else 1))
         if size > MAX_VALUE_CHARS:
             raise _too_big(size, "a wordwrap() result")
+        _check_wordwrap(value, args, kwargs)
     if name == "format" and isinstance(value, str):
-        _check_printf(value)
+        _check_printf(value, kwargs or args)
+    if name == "tojson":
+        _check_json(value, args[0] if args else kwargs.get("indent"))
     if name == "replace" and isinstance(value, str) and len(args) >= 2:
         _check_replace(value, args[0], args[1], args[2] if len(args) > 2 else kwargs.get("count"))
     if name in ("batch", "slice"):
@@ -370,9 +458,18 @@ def _wrap_filter(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
         result = func(*args, **kwargs)
         if isinstance(result, (str, list, tuple)):
             _step(_check_size(result, f"the result of the {name} filter"))
+        elif isinstance(result, Iterator):  # batch, slice, map, select, ...: each item
+            return _checked_items(result, f"an item of the {name} filter")
         return result
 
     return wrapper
+
+
+def _checked_items(items: Iterator[Any], what: str) -> Iterator[Any]:
+    """``items``, each checked as it is made (``batch(n, fill_with)`` makes lists)."""
+    for item in items:
+        _check_size(item, what)
+        yield item
 
 
 def _loop(iterable: Any) -> Iterator[Any]:
@@ -388,6 +485,15 @@ def _concat(parts: list[Any]) -> str:
     text = "".join(str(p) for p in parts)
     _step(len(text))
     return text
+
+
+def _literal(value: Any) -> Any:
+    """Every list, tuple and dict written in the template (``[a, a, a]``) passes
+    through this: it holds references, so it is cheap to build however large the
+    values it repeats, but not to print, compare or encode."""
+    _step()
+    _check_size(value, "a list or dict written in the template")
+    return value
 
 
 def _finalize(value: Any) -> Any:
@@ -470,9 +576,9 @@ _DICT_METHODS = frozenset({"get", "items", "keys", "values"})
 
 def _check_method(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     owner = getattr(method, "__self__", None)
-    if not isinstance(owner, str) or not isinstance(method, types.BuiltinMethodType):
+    if not isinstance(owner, str):  # str's methods, and Markup's (Python functions)
         return
-    name = method.__name__
+    name = getattr(method, "__name__", "")
     if name in ("center", "ljust", "rjust", "zfill") and args:
         if _sized(args[0]) > MAX_VALUE_CHARS:
             raise _too_big(_sized(args[0]), f"a {name}() width")
@@ -488,7 +594,7 @@ def environment() -> ImmutableSandboxedEnvironment:
     """The one sandboxed environment (built on first use)."""
     from jinja2 import StrictUndefined
     from jinja2.filters import FILTERS
-    from jinja2.runtime import Context
+    from jinja2.runtime import Context, Macro
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     class Sandbox(ImmutableSandboxedEnvironment):
@@ -517,6 +623,10 @@ def environment() -> ImmutableSandboxedEnvironment:
         ) -> Any:
             _step()
             _check_method(__obj, args, kwargs)
+            if isinstance(__obj, Macro):  # the arguments it packs into varargs, kwargs
+                known = len(__obj.arguments)
+                _check_size(args[known:], "a macro's varargs")
+                _check_size(kwargs, "a macro's kwargs")
             result = super().call(__context, __obj, *args, **kwargs)
             if isinstance(result, (str, list, tuple)):
                 _step(_check_size(result, "a call's result"))
@@ -537,7 +647,7 @@ def environment() -> ImmutableSandboxedEnvironment:
                 elif isinstance(left, int) and isinstance(right, int):
                     _check_int(max(abs(left).bit_length(), abs(right).bit_length()) + 1)
             elif operator == "%" and isinstance(left, str):
-                _check_printf(left)
+                _check_printf(left, right)
             result = super().call_binop(context, operator, left, right)
             if isinstance(result, (str, list, tuple)):
                 _step(len(result))
@@ -557,12 +667,14 @@ def environment() -> ImmutableSandboxedEnvironment:
     env.filters = {name: _wrap_filter(name, FILTERS[name]) for name in _SAFE_FILTERS}
     env.filters[_LOOP] = _loop
     env.filters[_CONCAT] = _concat
+    env.filters[_LITERAL] = _literal
     return env
 
 
 # Internal filter names: a template cannot spell them (':' is not a name character).
 _LOOP = "specc:loop"
 _CONCAT = "specc:concat"
+_LITERAL = "specc:literal"
 
 
 # --------------------------------------------------------------------------- compile
@@ -609,19 +721,33 @@ def _static_problems(ast: Any, allowed: frozenset[str]) -> list[Problem]:
 
 
 def _instrument(ast: Any) -> None:
-    """Route every loop and every ``~`` through the budget hooks."""
+    """Route every loop, every ``~`` and every list, tuple and dict literal through
+    the budget hooks."""
     from jinja2 import nodes
 
     for loop in ast.find_all(nodes.For):
         loop.iter = nodes.Filter(loop.iter, _LOOP, [], [], None, None, lineno=loop.lineno)
     for parent in [ast, *ast.find_all(nodes.Node)]:
         for field, child in parent.iter_fields():
-            if isinstance(child, nodes.Concat):
-                setattr(parent, field, _concat_node(child))
+            if isinstance(child, nodes.Node):
+                setattr(parent, field, _hooked(child))
             elif isinstance(child, list):
                 for i, item in enumerate(child):
-                    if isinstance(item, nodes.Concat):
-                        child[i] = _concat_node(item)
+                    if isinstance(item, nodes.Node):
+                        child[i] = _hooked(item)
+
+
+def _hooked(node: Any) -> Any:
+    """``node`` routed through its budget hook, if it has one."""
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.Concat):
+        return _concat_node(node)
+    if isinstance(node, (nodes.List, nodes.Dict)) or (
+        isinstance(node, nodes.Tuple) and node.ctx == "load"
+    ):
+        return nodes.Filter(node, _LITERAL, [], [], None, None, lineno=node.lineno)
+    return node
 
 
 def _concat_node(node: Any) -> Any:

@@ -85,6 +85,10 @@ def _kept_old_output(tmp: Path) -> None:
     assert sorted(p.name for p in tmp.iterdir()) == ["data.jsonl", "f.jsonl"]
 
 
+def _kept_data(tmp: Path) -> None:
+    assert (tmp / "data.jsonl").read_text() == jsonl(good())
+
+
 @dataclass(frozen=True)
 class Mistake:
     """One mistake: what is run, the exit code, and what the error must say."""
@@ -118,6 +122,15 @@ MISTAKES = [
         2,
         r"is a folder; -o names the features file",
         r"hint: e\.g\. -o .*features\.jsonl",
+    ),
+    Mistake(
+        "grade -o the data file itself",
+        ("grade", "{art}", "{data}", "--grader", "labels", "-o", "{tmp}/./data.jsonl"),
+        2,
+        r"-o is the data file itself; writing the features would replace its rows",
+        r"hint: give another file",
+        files={"data.jsonl": jsonl(good())},
+        after=_kept_data,
     ),
     Mistake(
         "grade -o where root cannot write (/sys)",

@@ -113,3 +113,23 @@ def test_quiet_silences_other_libraries(tmp_path: Path) -> None:
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stderr == ""
     assert (tmp_path / "quiet.jsonl").read_text() == (tmp_path / "loud.jsonl").read_text()
+
+
+def test_output_cut_by_a_closed_pipe_is_not_success(tmp_path: Path) -> None:
+    """``specc check bad.rbr 2>&1 | head`` (or any reader that stops early): the
+    diagnostics were not all printed, so the exit code is 141 (a shell's SIGPIPE),
+    never 0 for a spec with errors, and no traceback or "Exception ignored"."""
+    props = "".join(f'proposition p{i} {{ question = "q" }}\n' for i in range(3000))
+    spec = tmp_path / "bad.rbr"
+    spec.write_text(f'policy "p" version "1"\n{props}derived d = nosuch\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "specc", "check", str(spec), "--max-diagnostics", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # more than a pipe holds follows it
+    proc.stdout.close()
+    assert proc.wait(timeout=600) == 141
+    assert b"warning[W001]" in first

@@ -57,3 +57,28 @@ def test_special_files_missing_files_and_sizes(tree: Path) -> None:
     assert reason(Path("/dev/null"), Roots((Path("/dev"),))) == "special"
     if Path("/proc/self/environ").exists():
         assert reason(Path("/proc/self/environ"), Roots((Path("/proc"),))) == "special"
+
+
+def test_a_folder_swapped_for_a_link_after_the_check_is_not_followed(
+    tree: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A race: ``lib/`` is replaced by a link to a folder outside between the check
+    of the resolved path and the read. Only the last component was opened without
+    following links, so the file outside was read through ``lib``."""
+    import specc.confine as confine
+
+    (tree / "secret").mkdir()
+    (tree / "secret" / "a.rbr").write_text("TOP SECRET")
+    roots = Roots.for_spec(tree / "policy" / "p.rbr")
+    check = confine.check_inside
+
+    def check_then_swap(path: Path, roots: Roots, shown: str | None = None) -> Path:
+        real = check(path, roots, shown)
+        (tree / "policy" / "lib").rename(tree / "policy" / "lib.old")
+        (tree / "policy" / "lib").symlink_to(tree / "secret")
+        return real
+
+    monkeypatch.setattr(confine, "check_inside", check_then_swap)
+    with pytest.raises(Refused) as exc:
+        read_confined(tree / "policy" / "lib" / "a.rbr", roots)
+    assert exc.value.reason == "unreadable" and "SECRET" not in str(exc.value)

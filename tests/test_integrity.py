@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -128,6 +129,10 @@ def test_key_configuration_mistakes(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.delenv(KEY_FILE_ENV)
     with pytest.raises(UsageError, match="at least 16"):
         signing_key(b"short")
+    # A key of random bytes in the variable (not UTF-8: Python sees surrogates) is
+    # those bytes, as in a key file; it used to end in exit 70 (UnicodeEncodeError).
+    monkeypatch.setenv(KEY_ENV, os.fsdecode(b"\xff\xfe" * 16))
+    assert signing_key() == b"\xff\xfe" * 16
 
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -28,6 +28,7 @@ from specc.jsonl import MAX_DEPTH, dumps_line, iter_jsonl, parse_line, read_json
         (b'{"a": "\\udfff"}', "lone UTF-16 surrogate"),
         (b"\xff\xfe", "not UTF-8"),
         (b'{"a": 1', "invalid JSON"),
+        (b'\xef\xbb\xbf{"a": 1}', "byte order mark"),  # was "Expecting value (column 1)"
     ],
 )
 def test_bad_lines_are_data_errors_at_their_place(raw: bytes, message: str) -> None:

@@ -39,6 +39,12 @@ def run(source: str) -> str:
         ("{% set xs = examples + ['e3'] %}{{ xs|reverse|join }}", "e3e2e1"),
         ("{{ {'b': 1, 'a': 2}|dictsort }}", "[('a', 2), ('b', 1)]"),
         ("{{ range }}", "range"),  # no memory address in a prompt
+        (
+            "{% macro m(a) %}{{ a }}{{ varargs|join }}{{ kwargs|dictsort }}{% endmacro %}"
+            "{{ m(1, 2, 3, k=4) }} {% for a, b in [(1, 2)] %}{{ a + b }}{% endfor %} "
+            "{{ [1, 2]|batch(1)|list }} {{ {'a': [1]}|tojson(indent=1) }}",
+            "123[('k', 4)] 3 [[1], [2]] {\n \"a\": [\n  1\n ]\n}",
+        ),
     ],
 )
 def test_ordinary_templates_render(source: str, want: str) -> None:
@@ -90,6 +96,37 @@ def test_ordinary_templates_render(source: str, want: str) -> None:
             "built",
         ),
         ("{% for i in range(99999) %}{{ 'x' * 99 }}{% endfor %}", None, "prompt is longer"),
+        # Values built from references to one large value: cheap to build, each must
+        # be refused before it is printed, encoded or compared.
+        ("{% set a = 'x' * 10**6 %}{{ [a, a]|string }}", 1, "list or dict written"),
+        ("{% set a = 'x' * 10**6 %}{{ {1: a, 2: a}|tojson }}", 1, "list or dict written"),
+        (
+            "{% macro f(a, b, n) %}{% if n %}{{ f([a, a], [b, b], n - 1) }}"
+            "{% else %}{{ a == b }}{% endif %}{% endmacro %}{{ f([1], [1], 40) }}",
+            1,
+            "list or dict written",
+        ),
+        ("{% set a = 'x' * 10**6 %}{{ ('%(a)s' * 200)|format(a=a) }}", 1, "%-format result"),
+        ("{% set a = 'x' * 10**6 %}{{ ('%(a)s' * 200) % {'a': a} }}", 1, "%-format result"),
+        ("{{ ('%.300f' * 9999) % ((1e300,) * 9999) }}", 1, "%-format result"),
+        ("{{ ('x'|safe).center(10**9) }}", 1, "center() width"),
+        ("{{ ('x'|safe).zfill(10**9) }}", 1, "zfill() width"),
+        ("{{ [1]|tojson(indent=10**9) }}", 1, "tojson() indent"),
+        ("{{ ('-' * 500000)|wordwrap(1) }}", 1, "wordwrap() at width 1 would copy"),
+        ("{{ range(20000)|list|tojson(indent=64) }}", 1, "tojson() result"),
+        ("{{ ([1]|batch(200, 'x' * 10**6))|map('string')|list }}", 1, "item of the batch"),
+        (
+            "{% macro m() %}{{ varargs|string }}{% endmacro %}{% set a = 'x' * 10**6 %}"
+            "{{ m(a, a) }}",
+            1,
+            "macro's varargs",
+        ),
+        (
+            "{% macro m() %}{{ kwargs|string }}{% endmacro %}{% set a = 'x' * 10**6 %}"
+            "{{ m(k=a, j=a) }}",
+            1,
+            "macro's kwargs",
+        ),
     ],
 )
 def test_unsafe_templates_are_e013_at_their_line(source: str, line: int | None, words: str) -> None:

@@ -457,6 +457,49 @@ def test_weights_of_another_spec_say_refit(work: Path, capsys: pytest.CaptureFix
     assert specc.load(art).weights.spec_hash == specc.load_artifact(art).spec_hash
 
 
+def test_a_planted_unit_link_is_replaced_not_followed(
+    work: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An artifact whose ``weights`` is a link to a folder elsewhere: fit writes its
+    unit in place of the link and never replaces (so deletes) the folder, and a user's
+    own ``compile -o LINK`` still writes where the link points."""
+    victim = work / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("precious")
+    art = work / "art"
+    shutil.rmtree(art / "weights")
+    (art / "weights").symlink_to(victim)
+    assert main(_commands(work)["fit"]) == 0
+    assert (victim / "keep.txt").read_text() == "precious"
+    assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
+    assert not (art / "weights").is_symlink() and specc.load(art).weights is not None
+    assert not [p for p in art.iterdir() if p.name.startswith(".")]  # nor the old link
+    target = work / "elsewhere"
+    (work / "link").symlink_to(target)
+    assert main(["compile", str(work / "tutorial.rbr"), "-o", str(work / "link")]) == 0
+    assert (target / "manifest.json").is_file() and (work / "link").is_symlink()
+
+
+@pytest.mark.parametrize("manifest", ['{"name": "my app"}\n', "not json", None])
+def test_compile_never_replaces_a_folder_that_only_looks_like_an_artifact(
+    work: Path, capsys: pytest.CaptureFixture[str], manifest: str | None
+) -> None:
+    """``-o`` a project folder that happens to hold a ``manifest.json`` (a web app's)
+    and a ``prompts/`` folder: compile replaced both, deleting the user's files."""
+    app = work / "app"
+    (app / "prompts").mkdir(parents=True)
+    (app / "prompts" / "system.txt").write_text("mine")
+    if manifest is None:  # a link to the artifact's manifest: not this folder's own
+        (app / "manifest.json").symlink_to(work / "art" / "manifest.json")
+    else:
+        (app / "manifest.json").write_text(manifest)
+    before = _tree(app)
+    rc, err = _run_in_process(["compile", str(work / "tutorial.rbr"), "-o", str(app)], capsys)
+    assert rc == 2 and "is not a specc artifact" in err, err
+    assert _tree(app) == before
+    assert main(["compile", str(work / "tutorial.rbr"), "-o", str(work / "art")]) == 0
+
+
 # --------------------------------------------------------------------------- writing
 
 

@@ -303,6 +303,27 @@ def test_allow_path_must_be_a_directory(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- regexes
 
 
+def test_imports_reached_along_many_paths_are_followed_once(tmp_path: Path) -> None:
+    """40 files, each importing the next two: 2**40 import paths. The loader followed
+    every path (a hang); each file is now followed once, and each definition and
+    each warning about an imported file appears once."""
+    n = 40
+    for i in range(n + 1):
+        imports = "".join(f'import "l{j}.rbr"\n' for j in (i + 1, i + 2) if j <= n)
+        extra = "tiers { a }\n" if i == n else ""  # ignored in an import: one W006
+        write(tmp_path / f"l{i}.rbr", f'{imports}proposition p{i} {{ question = "q" }}\n{extra}')
+    spec = write(
+        tmp_path / "p.rbr",
+        HEADER + 'import "l0.rbr"\nresponse_type comply {\n  ideal when p0\n'
+        "  unacceptable otherwise\n}\n",
+    )
+    report = check_file(spec)
+    assert report.spec is not None
+    assert [p.name for p in report.spec.propositions] == [f"p{i}" for i in range(n, -1, -1)]
+    assert [d.code for d in report.diagnostics].count("W006") == 1
+    assert not [d for d in report.diagnostics if d.severity == "error"]
+
+
 def test_an_unsupported_regex_is_e108_with_the_reason(tmp_path: Path) -> None:
     spec = (
         HEADER

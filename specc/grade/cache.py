@@ -15,10 +15,12 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import math
 import os
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from specc.errors import UsageError
@@ -68,21 +70,26 @@ class GradeCache:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
         except sqlite3.DatabaseError as exc:
+            # "Delete it" only for a file: not /dev/null, a folder or a pipe.
+            remedy = "delete it or pass" if Path(self.path).is_file() else "it is not a file: pass"
             raise UsageError(
-                f"{path}: cannot open the grade cache ({exc}); delete it or pass another --cache"
+                f"{path}: cannot open the grade cache ({exc}); {remedy} another --cache"
             ) from None
         self.hits = 0
         self.misses = 0
 
     def get_many(self, keys: Iterable[str]) -> dict[str, float]:
-        """The cached values of those ``keys`` that are present."""
+        """The cached values of those ``keys`` that are present. A value that is not
+        a probability (a cache edited, corrupted or written by something else: text,
+        NULL, 5.0) counts as missing, so it is graded again and replaced."""
         wanted = list(dict.fromkeys(keys))
         found: dict[str, float] = {}
-        for i in range(0, len(wanted), _CHUNK):
-            part = wanted[i : i + _CHUNK]
-            marks = ",".join("?" * len(part))
-            rows = self._db.execute(f"SELECT key, p FROM grades WHERE key IN ({marks})", part)
-            found.update((str(k), float(p)) for k, p in rows)
+        with self._errors():
+            for i in range(0, len(wanted), _CHUNK):
+                part = wanted[i : i + _CHUNK]
+                marks = ",".join("?" * len(part))
+                rows = self._db.execute(f"SELECT key, p FROM grades WHERE key IN ({marks})", part)
+                found.update((str(k), float(p)) for k, p in rows if _probability(p))
         self.hits += len(found)
         self.misses += len(wanted) - len(found)
         return found
@@ -91,15 +98,29 @@ class GradeCache:
         """Store ``values`` in one transaction (committed when this returns)."""
         if not values:
             return
-        with self._transaction():
+        with self._errors(), self._transaction():
             self._db.executemany(
                 "INSERT OR REPLACE INTO grades (key, p) VALUES (?, ?)",
                 [(k, float(v)) for k, v in values.items()],
             )
 
     def __len__(self) -> int:
-        (n,) = self._db.execute("SELECT COUNT(*) FROM grades").fetchone()
+        with self._errors():
+            (n,) = self._db.execute("SELECT COUNT(*) FROM grades").fetchone()
         return int(n)
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """A database error (a full disk, a file that is not this cache's kind) as a
+        UsageError naming the cache, for every command that grades."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise UsageError(
+                f"{self.path}: the grade cache failed: {exc}\n  = hint: free some disk "
+                "space, or pass another --cache (or delete this one); grades committed so "
+                "far are kept"
+            ) from None
 
     def close(self) -> None:
         self._db.close()
@@ -112,6 +133,15 @@ class GradeCache:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
+
+
+def _probability(value: object) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0.0 <= value <= 1.0
+    )
 
 
 class _Transaction:

@@ -88,6 +88,12 @@ def run_grade(
     if limit is not None and limit < 0:
         raise UsageError(f"--limit must be 0 or more, not {limit}")
     check_output(out_path)
+    with contextlib.suppress(OSError):  # a missing file is for read_rows to report
+        if os.path.samefile(out_path, data_path):
+            raise UsageError(
+                f"{out_path}: -o is the data file itself; writing the features would "
+                "replace its rows\n  = hint: give another file, e.g. -o features.jsonl"
+            )
     artifact = load_artifact(artifact_dir)
     rows = read_rows(data_path, limit=limit)
     check_rows(artifact, rows)  # bad rows fail before a model is loaded

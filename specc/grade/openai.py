@@ -88,6 +88,8 @@ LOGPROB_TOLERANCE = 1e-3
 FIRST_CONTACT_ATTEMPTS = 3
 
 _HOST = re.compile(r"[A-Za-z0-9._~-]+|[0-9A-Fa-f:.]+")
+#: Printable ASCII: what a header value (the API key) can carry.
+_HEADER_TEXT = re.compile(r"[\x20-\x7e]+")
 
 
 class _Retryable(Exception):
@@ -182,6 +184,12 @@ class OpenAIGrader:
         self._path = parts.path
         self.model = model
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        if self.api_key and not _HEADER_TEXT.fullmatch(self.api_key):
+            raise UsageError(
+                "the API key (OPENAI_API_KEY) holds a line break, a control character or "
+                "a character outside ASCII, which cannot be sent in a header; check how it "
+                "was set"
+            )
         self.endpoint: Endpoint = endpoint
         self.answers = answers or Answers()
         self.top_logprobs = top_logprobs
@@ -332,7 +340,10 @@ class OpenAIGrader:
                 f"the server at {self.base_url} sent logprob {value!r} for token {token!r}, "
                 "which is not a number; is it an OpenAI-compatible server?"
             )
-        lp = float(value)
+        try:
+            lp = float(value)
+        except OverflowError:  # an integer past any float: -10**400 is probability 0
+            lp = -math.inf if value < 0 else math.inf
         if math.isnan(lp) or lp > LOGPROB_TOLERANCE:
             raise GraderError(
                 f"the server at {self.base_url} sent logprob {lp!r} for token {token!r}; a "
@@ -474,8 +485,8 @@ class OpenAIGrader:
             f"{self.base_url}: the reply is larger than {MAX_REPLY_BYTES // 1024 // 1024} MiB, "
             "far more than a grade (a few KiB); is this an OpenAI-compatible grading server?"
         )
-        length = resp.getheader("Content-Length")
-        if length is not None and length.strip().isdigit() and int(length) > MAX_REPLY_BYTES:
+        length = (resp.getheader("Content-Length") or "").strip()
+        if length.isascii() and length.isdigit() and int(length) > MAX_REPLY_BYTES:
             raise too_large
         payload = resp.read(MAX_REPLY_BYTES + 1)
         if len(payload) > MAX_REPLY_BYTES or (not resp.isclosed() and resp.read(1)):
@@ -502,6 +513,11 @@ def _split_url(url: str) -> urllib.parse.SplitResult:
         raise UsageError(
             f"invalid server URL {url!r}: only scheme, host, port and path are allowed (no "
             f"spaces, query or user name; the API key goes in OPENAI_API_KEY); {expected}"
+        )
+    if not parts.path.isascii():
+        raise UsageError(
+            f"invalid server URL {url!r}: the path holds a character outside ASCII; write "
+            f"it percent-encoded (%C3%A9 for é); {expected}"
         )
     return parts
 

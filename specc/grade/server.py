@@ -8,12 +8,13 @@ decoding and real top logprobs (``GET /v1/models`` lists the one model), so the
     python -m specc.grade.server --model models/grader --port 8000
     specc grade out/a data.jsonl --grader openai:http://127.0.0.1:8000/v1#grader -o f.jsonl
 
-Supported request fields: ``model``, ``prompt`` (a string or a list of strings) or
-``messages``, ``max_tokens`` (default 16), ``logprobs`` / ``top_logprobs`` (up to
-``--max-logprobs``), ``temperature`` (only 0 / greedy is served), ``stop`` (ignored
-past the generated tokens). Chat messages go through the tokenizer's chat template
-when it has one; otherwise a single message is its content verbatim and several are
-``specc.prompts.render_conversation`` text followed by ``"\\n\\nAssistant:"``.
+Supported request fields: ``model``, ``prompt`` (a string or a list of at most
+:data:`MAX_PROMPTS` strings) or ``messages``, ``max_tokens`` (default 16),
+``logprobs`` / ``top_logprobs`` (up to ``--max-logprobs``), ``temperature`` (only 0 /
+greedy is served), ``stop`` (ignored past the generated tokens). Chat messages go
+through the tokenizer's chat template when it has one; otherwise a single message is
+its content verbatim and several are ``specc.prompts.render_conversation`` text
+followed by ``"\\n\\nAssistant:"``.
 
 Requests are untrusted and bounded: the listen backlog holds :data:`BACKLOG`
 connections; a client has ``request_timeout`` seconds (default
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hmac
 import json
 import socket
 import sys
@@ -55,6 +57,10 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 #: Seconds a client has to send one request, from its first byte, and may idle
 #: between requests on a kept-alive connection.
 REQUEST_TIMEOUT = 30.0
+#: Prompts in one ``/v1/completions`` request (OpenAI's own limit for a list): each
+#: is decoded in turn under the model's lock, so a list of millions of tiny prompts
+#: (16 MiB of ``"a",``) would hold the server for hours.
+MAX_PROMPTS = 2048
 
 
 class RequestError(Exception):
@@ -108,9 +114,16 @@ class ModelService:
     def chat_prompt(self, messages: Sequence[dict[str, Any]]) -> tuple[list[int], str]:
         """Token ids and text of a chat request's prompt (see the module docstring)."""
         if getattr(self.tokenizer, "chat_template", None):
-            text = self.tokenizer.apply_chat_template(
-                list(messages), tokenize=False, add_generation_prompt=True
-            )
+            from jinja2 import TemplateError
+
+            try:
+                text = self.tokenizer.apply_chat_template(
+                    list(messages), tokenize=False, add_generation_prompt=True
+                )
+            except TemplateError as exc:  # the template refuses these messages
+                raise RequestError(
+                    400, f"the model's chat template refused the messages: {exc}"
+                ) from None
             ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
             return list(map(int, ids)), str(text)
         if len(messages) == 1:
@@ -221,6 +234,8 @@ def completions(service: ModelService, body: dict[str, Any]) -> dict[str, Any]:
     prompts = [prompt] if isinstance(prompt, str) else prompt
     if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
         raise RequestError(400, "'prompt' must be a string or a non-empty list of strings")
+    if len(prompts) > MAX_PROMPTS:
+        raise RequestError(400, f"'prompt' has {len(prompts)} prompts; at most {MAX_PROMPTS}")
     choices = []
     usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
     for index, text in enumerate(prompts):
@@ -383,7 +398,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def _authorised(self, *, close: bool) -> bool:
         key = self.server.api_key
-        if key and self.headers.get("Authorization") != f"Bearer {key}":
+        offered = (self.headers.get("Authorization") or "").encode("latin-1", "replace")
+        # Compared in constant time: how long a refusal takes says nothing of the key.
+        if key and not hmac.compare_digest(offered, f"Bearer {key}".encode("latin-1", "replace")):
             self.send_error_json(
                 401, "invalid or missing API key", "authentication_error", close=close
             )
@@ -417,7 +434,7 @@ class Handler(BaseHTTPRequestHandler):
             )
             return None
         text = text.strip()
-        if not text.isdigit() or len(text) > 18:
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:
             self.send_error_json(
                 400, f"invalid Content-Length {text[:40]!r}", "invalid_request_error", close=True
             )

@@ -67,7 +67,7 @@ def _settings() -> dict[str, Any]:
             raise UsageError(f"SPECC_EOS_TEXT must be a JSON list of strings, not {raw_eos!r}")
         eos = tuple(value)
     batch = os.environ.get("SPECC_BATCH_SIZE")
-    if batch is not None and not batch.isdigit():
+    if batch is not None and not (batch.isascii() and batch.isdigit() and int(batch) > 0):
         raise UsageError(f"SPECC_BATCH_SIZE must be a positive integer, not {batch!r}")
     return {
         "artifact": artifact,

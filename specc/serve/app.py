@@ -89,7 +89,10 @@ async def _read_body(request: Request, config: ServeConfig) -> bytes:
     limit = config.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.strip().isdigit():
+        declared = declared.strip()
+        # ASCII digits only ('²' is a digit to isdigit(), not to int()), and few of
+        # them (int() refuses more than 4,300).
+        if not (declared.isascii() and declared.isdigit()) or len(declared) > 18:
             raise RequestError(400, f"invalid Content-Length {declared[:40]!r}")
         if int(declared) > limit:
             raise RequestError(413, f"the body has {int(declared)} bytes; at most {limit}")

@@ -56,19 +56,68 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def head_deadline_protocol(seconds: float) -> type[Any]:
+    """uvicorn's HTTP/1.1 protocol (h11), with a deadline on each request's head.
+
+    uvicorn bounds only the idle time after a response: a connection that sends
+    nothing, or drips a request line and headers a byte at a time, is held forever,
+    and ``--max-connections`` of them make every other client get 503. Here a
+    connection has ``seconds`` from its start, or from the first byte of each next
+    request, to send the whole head; then it is closed. (The body has its own
+    deadline in the app: 408.)"""
+    import asyncio
+
+    import h11
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class HeadDeadline(H11Protocol):
+        _head_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._head_timer = self.loop.call_later(seconds, self._head_expired)
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            if self.conn.their_state is not h11.IDLE:  # the head is in
+                self._stop_head_timer()
+            elif self._head_timer is None:  # the first bytes of a next request
+                self._head_timer = self.loop.call_later(seconds, self._head_expired)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_head_timer()
+            super().connection_lost(exc)
+
+        def _stop_head_timer(self) -> None:
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
+
+        def _head_expired(self) -> None:
+            self._head_timer = None
+            if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+                log.warning("closed a connection that sent no request head within %g s", seconds)
+                self.transport.close()
+
+    return HeadDeadline
+
+
 def uvicorn_server(
     app: Any,
     *,
     max_connections: int = ServeConfig.max_connections,
     shutdown_timeout: float = 60.0,
+    head_timeout: float = ServeConfig.body_timeout_s,
     log_level: str = "warning",
 ) -> Any:
     """A ``uvicorn.Server`` for ``app`` with specc's limits (no access log: the
-    query string may hold the API key)."""
+    query string may hold the API key; ``head_timeout`` seconds for a request's
+    head, see :func:`head_deadline_protocol`)."""
     import uvicorn
 
     config = uvicorn.Config(
         app,
+        http=head_deadline_protocol(head_timeout),
         lifespan="on",
         access_log=False,
         log_level=log_level,
@@ -136,6 +185,11 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         raise UsageError(
             f"--max-wait-ms must be a finite number, 0 or more, not {args.max_wait_ms}"
             + _SERVE_HELP
+        )
+    if args.api_key and not (args.api_key.isascii() and args.api_key.isprintable()):
+        raise UsageError(
+            "--api-key (or $SPECC_SERVE_API_KEY) must be printable ASCII: clients send it "
+            "in a header or the URL"
         )
     eos = () if args.keep_eos else tuple(args.eos_text or ServeConfig().eos_texts)
     return ServeConfig(
@@ -223,7 +277,10 @@ def run_serve(args: argparse.Namespace) -> int:
     host, port = sock.getsockname()[:2]
     app = create_app(engine, config)
     server = uvicorn_server(
-        app, max_connections=args.max_connections, shutdown_timeout=args.shutdown_timeout
+        app,
+        max_connections=args.max_connections,
+        shutdown_timeout=args.shutdown_timeout,
+        head_timeout=config.body_timeout_s,
     )
     m = engine.artifact.manifest
     shown = f"[{host}]" if ":" in host else host

@@ -401,6 +401,7 @@ def test_an_oversized_reply_without_length_is_cut_at_the_cap(
         ('{" yes": NaN, " no": -2.5}', r"sent logprob nan for token ' yes'"),
         ('{" yes": Infinity, " no": -2.5}', r"sent logprob inf"),
         ('{" yes": "high", " no": -2.5}', r"sent logprob 'high' .* not a number"),
+        ('{" yes": 1' + "0" * 400 + ', " no": -2.5}', r"sent logprob inf"),  # past any float
     ],
 )
 def test_impossible_logprobs_are_refused(top: str, message: str) -> None:
@@ -422,6 +423,40 @@ def test_rounding_above_zero_and_minus_infinity_are_log_probabilities() -> None:
         srv.close()
     # yes clipped to log 1; no has probability 0, so its mass is the smallest top-k one.
     assert p == pytest.approx(1.0 / (1.0 + 0.0))
+
+
+def test_a_logprob_past_any_float_is_probability_0() -> None:
+    top = '{" yes": -1' + "0" * 400 + ', " no": -0.5, "x": -3.0}'
+    srv = RawServer(lambda conn: conn.sendall(_reply(top)) if read_message(conn) else None)
+    try:
+        p = OpenAIGrader(srv.url, "m", timeout=10.0, max_attempts=1).grade_one("Hi")
+    finally:
+        srv.close()
+    assert p == 0.0  # like -Infinity: the yes token was seen, with probability 0
+
+
+def test_a_content_length_of_other_digits_is_not_a_length() -> None:
+    """'²' is a digit to str.isdigit() but not to int(): the reply is read to its end."""
+    body = _reply('{" yes": -0.1, " no": -2.5}').partition(b"\r\n\r\n")[2]
+    reply = b"HTTP/1.1 200 OK\r\nContent-Length: \xb2\r\nConnection: close\r\n\r\n" + body
+    srv = RawServer(lambda conn: conn.sendall(reply) if read_message(conn) else None)
+    try:
+        p = OpenAIGrader(srv.url, "m", timeout=10.0, max_attempts=1).grade_one("Hi")
+    finally:
+        srv.close()
+    assert p == pytest.approx(math.exp(-0.1) / (math.exp(-0.1) + math.exp(-2.5)))
+
+
+@pytest.mark.parametrize("key", ["sk-1\nX-Injected: 1", "sk-\udcff\udcfe", "sk-é", "sk-1\t"])
+def test_an_api_key_that_cannot_be_a_header_is_a_usage_error(
+    key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From the environment too, where bytes that are not UTF-8 arrive as surrogates."""
+    with pytest.raises(UsageError, match="API key"):
+        OpenAIGrader("http://127.0.0.1:8000/v1", "m", api_key=key)
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    with pytest.raises(UsageError, match="API key"):
+        make_grader("openai:http://127.0.0.1:8000/v1#m")
 
 
 def test_top_logprobs_is_sent_and_keys_the_cache() -> None:
@@ -453,6 +488,8 @@ def test_top_logprobs_is_sent_and_keys_the_cache() -> None:
         ("http://host/v 1", "no spaces"),
         ("http://user:pw@host/v1", "OPENAI_API_KEY"),
         ("ftp://host/v1", "expected http"),
+        ("http://host/v1é", "percent-encoded"),
+        ("http://host/v1\udcff", "percent-encoded"),
     ],
 )
 def test_bad_urls_are_usage_errors(url: str, message: str) -> None:

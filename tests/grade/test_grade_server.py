@@ -152,6 +152,7 @@ def _deep(n: int) -> bytes:
         (request(b"{nope"), 400, "invalid JSON"),
         (request(b"[1, 2]"), 400, "must be a JSON object"),
         (request(json.dumps({**GOOD, "prompt": 5}).encode()), 400, "'prompt' must be"),
+        (request(json.dumps({**GOOD, "prompt": ["a"] * 5000}).encode()), 400, "at most 2048"),
         (request(json.dumps({**GOOD, "model": 5}).encode()), 400, "'model' must be a string"),
         (request(json.dumps({**GOOD, "max_tokens": "x"}).encode()), 400, "'max_tokens'"),
         (request(json.dumps({**GOOD, "max_tokens": 10**6}).encode()), 400, "'max_tokens'"),
@@ -178,6 +179,11 @@ def _deep(n: int) -> bytes:
         (request(b"{}", headers={"Content-Length": "abc"}), 400, "invalid Content-Length"),
         (request(b"{}", headers={"Content-Length": "-5"}), 400, "invalid Content-Length"),
         (request(b"{}", headers={"Content-Length": "9" * 40}), 400, "invalid Content-Length"),
+        (  # '²' (latin-1 0xb2) is a digit to str.isdigit(), not to int()
+            request(b"{}").replace(b"Content-Length: 2", b"Content-Length: \xb2"),
+            400,
+            "invalid Content-Length",
+        ),
         (
             request(b"2\r\n{}\r\n0\r\n\r\n", headers={"Transfer-Encoding": "chunked"}),
             411,
@@ -191,6 +197,20 @@ def test_bad_requests_get_4xx_never_500(
 ) -> None:
     got, reply, _ = exchange(server, data)
     assert (got, says in json.dumps(reply)) == (status, True), reply
+
+
+def test_messages_the_chat_template_refuses_are_a_400(
+    server: GradeServer, service: ModelService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chat templates raise on messages they do not take (roles out of order): the
+    client's mistake, not the server's fault."""
+    template = "{{ raise_exception('Conversation roles must alternate user/assistant') }}"
+    monkeypatch.setattr(service.tokenizer, "chat_template", template)
+    body = json.dumps({"messages": [{"role": "assistant", "content": "x"}]}).encode()
+    status, reply, _ = exchange(server, request(body, path="/v1/chat/completions"))
+    assert status == 400 and "roles must alternate" in json.dumps(reply), reply
+    status, _, _ = exchange(server, request(json.dumps(GOOD).encode()))
+    assert status == 200  # and the server keeps serving
 
 
 def test_a_missing_content_length_is_411(server: GradeServer) -> None:

@@ -130,6 +130,7 @@ def test_serve_refuses_a_remote_host_without_allow_remote(rules_artifact: Path) 
         (["--lambda-lr", "-1"], "--lambda-lr must be > 0"),
         (["--lambda-window", "0"], "--lambda-window must be an integer >= 1"),
         (["--lambda-state", "/no/such/dir/state.json"], "--lambda-state: no folder"),
+        (["--api-key", "k\udcffk"], "--api-key (or $SPECC_SERVE_API_KEY) must be printable"),
     ],
 )
 def test_serve_usage_errors_exit_2(rules_artifact: Path, args: list[str], message: str) -> None:

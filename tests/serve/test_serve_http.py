@@ -7,6 +7,7 @@ import http.client
 import json
 import logging
 import re
+import socket
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -259,10 +260,67 @@ def test_body_limit_is_enforced_before_the_body_is_read(rules_server: Background
     assert status == 400 and "Invalid HTTP request" in reply
 
 
+@pytest.mark.parametrize("value", [b"\xb2", b"9" * 5000], ids=["superscript-2", "5000-digits"])
+def test_a_content_length_that_int_refuses_is_a_400(value: bytes) -> None:
+    """uvicorn's h11 refuses these before the app sees them; another server in front
+    (or uvicorn with httptools) may not, and the app answered 500 (ValueError)."""
+    from starlette.requests import Request
+
+    from specc.serve.app import _read_body
+    from specc.serve.protocol import RequestError
+
+    request = Request({"type": "http", "method": "POST", "headers": [(b"content-length", value)]})
+    with pytest.raises(RequestError) as exc:
+        asyncio.run(_read_body(request, ServeConfig()))
+    assert exc.value.status == 400 and "invalid Content-Length" in exc.value.message
+
+
 def test_slow_body_times_out(rules_engine: RewardEngine) -> None:
     with BackgroundServer(create_app(rules_engine, ServeConfig(body_timeout_s=0.3))) as srv:
         status, reply = raw(srv.url, "POST", "/score", {"Content-Length": "100"}, [b'{"rows"'])
     assert status == 408 and "not received" in reply["detail"]
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server closes ``sock`` (reads until the end; the socket's own
+    timeout guards against a server that never does)."""
+    try:
+        while sock.recv(4096):
+            pass
+    except TimeoutError:
+        return False
+    except OSError:  # reset
+        pass
+    return True
+
+
+def test_a_slow_or_silent_head_is_cut_off(rules_engine: RewardEngine) -> None:
+    """Slowloris: connections that send nothing, or half a request line, or half the
+    next request on a kept-alive connection, used to be held forever; as many of them
+    as --max-connections made every other client get 503. Each is now closed when its
+    head is late, and the server serves again."""
+    app = create_app(rules_engine, ServeConfig())
+    body = json.dumps({"rows": rule_rows(1)}).encode()
+    whole = b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    with BackgroundServer(app, head_timeout=0.3, max_connections=5) as srv:
+        address = urllib.parse.urlsplit(srv.url)
+        port = address.port
+        assert port is not None
+        socks = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(4)]
+        socks[1].sendall(b"POST /score HTTP/1.1\r\nHost:")
+        socks[2].sendall(b"POST /sc")
+        socks[3].sendall(whole)  # a whole request, then half of the next one
+        assert socks[3].recv(12) == b"HTTP/1.1 200"
+        socks[3].sendall(b"POST /score HTTP/1.1\r\n")
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(whole)
+            assert s.recv(12) == b"HTTP/1.1 503"  # five connections: the limit
+        assert all(_closed_by_server(s) for s in socks)
+        for s in socks:
+            s.close()
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+            s.sendall(whole)
+            assert s.recv(12) == b"HTTP/1.1 200"
 
 
 @pytest.fixture(scope="module")

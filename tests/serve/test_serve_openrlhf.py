@@ -159,6 +159,11 @@ def test_openrlhf_reward_file_errors_are_logged(
     with pytest.raises(specc.UsageError, match="SPECC_EOS_TEXT"):
         reward_file.reward_func(["a"], ["a"], ["comply"])
     monkeypatch.setenv("SPECC_EOS_TEXT", "[]")
+    for batch in ("\u00b2", "0"):  # a digit to str.isdigit(), not to int(); no batch
+        monkeypatch.setenv("SPECC_BATCH_SIZE", batch)
+        with pytest.raises(specc.UsageError, match="SPECC_BATCH_SIZE must be a positive"):
+            reward_file.reward_func(["a"], ["a"], ["comply"])
+    monkeypatch.delenv("SPECC_BATCH_SIZE")
     with (
         caplog.at_level("ERROR", logger="specc.integrations.openrlhf"),
         pytest.raises(Exception, match="unknown response type"),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 import pytest
 
 from specc.serve.config import DEFAULT_EOS_TEXTS, is_loopback
@@ -55,6 +58,33 @@ def test_a_query_that_does_not_continue_its_prompt_is_refused() -> None:
 )
 def test_strip_eos(text: str, expected: str) -> None:
     assert strip_eos(text, DEFAULT_EOS_TEXTS) == expected
+
+
+def _calls(run: Callable[..., object], *args: object) -> int:
+    """How many built-in functions and methods ``run(*args)`` calls."""
+    calls = 0
+
+    def count(frame: object, event: str, arg: object) -> None:
+        nonlocal calls
+        calls += event == "c_call"
+
+    sys.setprofile(count)
+    try:
+        run(*args)
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_strip_eos_cuts_once_however_many_eos_texts() -> None:
+    """A response of 500,000 ``</s>`` (a 2 MiB request) was cut one ``</s>`` at a
+    time, copying the rest at each cut: quadratic, seconds of the event loop. Now
+    the work in Python is the same for 10 and for 100,000 of them."""
+    for tail in ("</s>", "</s> \n"):
+        few = _calls(strip_eos, "Sorry." + tail * 10, DEFAULT_EOS_TEXTS)
+        many = _calls(strip_eos, "Sorry." + tail * 100_000, DEFAULT_EOS_TEXTS)
+        assert many == few
+        assert strip_eos("Sorry. " + tail * 100_000, DEFAULT_EOS_TEXTS) == "Sorry. "
 
 
 def test_strip_eos_with_nothing_to_strip() -> None:
