@@ -315,7 +315,15 @@ def default_test_cache() -> Path:
     shared = os.environ.get("SPECC_GRADE_CACHE")
     if shared:
         return Path(shared)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base:
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no $HOME and no passwd entry (an arbitrary container user)
+            raise UsageError(
+                "no home folder for the default test grade cache\n"
+                "  = hint: pass --cache PATH (or ':memory:'), or set $SPECC_GRADE_CACHE"
+            ) from None
     return Path(base) / "specc" / "test-grades.sqlite"
 
 

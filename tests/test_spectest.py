@@ -450,3 +450,23 @@ def test_json_report_covers_every_file(tmp_path: Path) -> None:
     data = reports_json(reports)
     assert [f["kind"] for f in data["files"]] == ["policy", "library"]
     assert data["passed"] == 8 and data["skipped"] == 1 and data["ok"] is True
+
+
+def test_default_cache_without_a_home_folder_is_a_usage_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pathlib import Path
+
+    from specc.errors import UsageError
+    from specc.spectest import default_test_cache
+
+    def no_home() -> Path:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("SPECC_GRADE_CACHE", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(Path, "home", staticmethod(no_home))
+    with pytest.raises(UsageError, match="--cache PATH"):
+        default_test_cache()
+    monkeypatch.setenv("XDG_CACHE_HOME", "/tmp/xdg")
+    assert default_test_cache() == Path("/tmp/xdg/specc/test-grades.sqlite")
