@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import sys
 import tempfile
 import time
@@ -114,12 +113,6 @@ def run_grade(
     bar = ProgressBar() if progress else None
     try:
         feats = extract_features(artifact, rows, grader, cache=cache, progress=bar, stats=stats)
-    except sqlite3.Error as exc:  # a full disk or a broken file under the cache
-        raise UsageError(
-            f"{cache.path if cache else 'grade cache'}: the grade cache failed: {exc}"
-            "\n  = hint: free some disk space, or pass another --cache; grades committed "
-            "so far are kept"
-        ) from None
     finally:
         if cache is not None:
             cache.close()
