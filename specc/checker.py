@@ -407,10 +407,6 @@ def check_grader(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
     return out
 
 
-def _is_completion_test(test: ir.SpecTest) -> bool:
-    return test.completion is not None or bool(test.conversation)
-
-
 def _rule_tiers(rt: ir.ResponseType, names: _Names) -> list[str]:
     return [t for t in names.tiers if any(r.tier == t for r in rt.rules)]
 
@@ -433,7 +429,7 @@ def check_tests(spec: ir.Spec, names: _Names) -> list[Diagnostic]:
                     f"the first is at line {prior.span.line}; give each test its own name",
                 )
             )
-        completion = _is_completion_test(test)
+        completion = test.is_completion
         tiers_expected = [e for e in test.expects if isinstance(e, ir.ExpectTier)]
         if not test.expects:
             out.append(

@@ -351,6 +351,11 @@ class SpecTest(Node):
     completion: str | None = None
     expects: tuple[Expectation, ...] = ()
 
+    @property
+    def is_completion(self) -> bool:
+        """A completion test (a reply, or conversation turns, to grade), not a rule test."""
+        return self.completion is not None or bool(self.conversation)
+
 
 class Spec(Node):
     """A whole policy, imports resolved into ``propositions`` and ``derived``.

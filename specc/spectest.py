@@ -281,10 +281,6 @@ def _prove(ctx: _RuleContext, test: ir.SpecTest, rt_name: str | None) -> TestRes
     return result
 
 
-def _is_completion(test: ir.SpecTest) -> bool:
-    return test.completion is not None or bool(test.conversation)
-
-
 def _targets(test: ir.SpecTest) -> list[str | None]:
     """The response types a test runs against: its own, or None (once) for a rule
     test that expects only values of propositions."""
@@ -498,7 +494,7 @@ def run_file(
     to_grade: list[TestResult] = []
     for test in spec.tests:
         for rt_name in _targets(test):
-            if _is_completion(test):
+            if test.is_completion:
                 result = TestResult(test, rt_name, "completion")
                 if options is None:
                     result.status = "skip"
