@@ -201,14 +201,8 @@ class _Loader:
         for item in source.items:
             if not isinstance(item, ir.Import):
                 continue
-            target = _import_path(path.parent, item)
-            if isinstance(target, Diagnostic):
-                self.result.diagnostics.append(target)
-                continue
-            try:  # checked here, where the path as written is known
-                real = check_inside(target, self.roots, f'"{item.path}"')
-            except Refused as exc:
-                self.result.diagnostics.append(_refused(exc, target, item.path, item.span, True))
+            real = self.resolve(path, item)
+            if real is None:
                 continue
             sub_p, sub_d = self.library(real, item.span, chain)
             props.extend(sub_p)
@@ -216,6 +210,19 @@ class _Loader:
         # Each definition once, however many imports reach it (_merge would drop the
         # repeats anyway; keeping them made the lists grow along every path).
         return _unique(props), _unique(derived)
+
+    def resolve(self, path: Path, item: ir.Import) -> Path | None:
+        """The file an ``import`` in ``path`` names, checked to be inside the roots;
+        None after a diagnostic."""
+        target = _import_path(path.parent, item)
+        if isinstance(target, Diagnostic):
+            self.result.diagnostics.append(target)
+            return None
+        try:  # checked here, where the path as written is known
+            return check_inside(target, self.roots, f'"{item.path}"')
+        except Refused as exc:
+            self.result.diagnostics.append(_refused(exc, target, item.path, item.span, True))
+            return None
 
     def library(
         self, path: Path, at: ir.Span, chain: tuple[Path, ...]
@@ -519,14 +526,8 @@ def _load_test_file(loader: _Loader, path: Path, root: ir.SourceFile) -> ir.Spec
     for item in root.items:
         if not isinstance(item, ir.Import):
             continue
-        joined = _import_path(path.parent, item)
-        if isinstance(joined, Diagnostic):
-            diagnostics.append(joined)
-            continue
-        try:  # as in follow_imports: checked where the path as written is known
-            target = check_inside(joined, loader.roots, f'"{item.path}"')
-        except Refused as exc:
-            diagnostics.append(_refused(exc, joined, item.path, item.span, True))
+        target = loader.resolve(path, item)
+        if target is None:
             continue
         if target == path:
             diagnostics.append(
