@@ -29,6 +29,7 @@ import re
 import string
 from dataclasses import dataclass
 
+from specc.artifact import COMPLETION_SLOT, CONVERSATION_SLOT
 from specc.errors import DataError, did_you_mean
 
 __all__ = ["PLACEHOLDERS", "Translated", "jinja_literal", "strip_line_ends", "translate_template"]
@@ -168,7 +169,7 @@ def translate_template(
             "put {examples} where the few-shot examples go",
         )
     for kind, value in parts:
-        for slot in ("{{conversation}}", "{{completion}}"):
+        for slot in (CONVERSATION_SLOT, COMPLETION_SLOT):
             if kind == "text" and slot in value:
                 raise DataError(
                     f"prompt_template holds the text {slot!r}, which specc's prompts reserve "
