@@ -209,6 +209,23 @@ def bench_spec(pool: list[Any], shots: int = 5) -> str:
     return "\n".join(out) + RESPONSE_TYPES
 
 
+def bench_model(folder: Path, corpus: list[str], layers: int, hidden: int) -> Path:
+    """The benchmarks' random Llama-style grader (64-wide heads), its tokenizer
+    trained on ``corpus``; saved in ``folder``."""
+    from tiny_models import build_tiny_model
+
+    return build_tiny_model(
+        folder,
+        arch="llama",
+        layers=layers,
+        hidden=hidden,
+        heads=max(1, hidden // 64),
+        vocab_size=4000,
+        corpus=corpus,
+        max_positions=4096,
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, default=80, help="rows to grade (default 80)")
@@ -226,7 +243,6 @@ def main() -> int:
 
     import numpy as np
     import torch
-    from tiny_models import build_tiny_model
 
     from specc import compile_spec
     from specc.artifact import load_artifact
@@ -257,16 +273,7 @@ def main() -> int:
                 prompt = art.render_prompt(name, row.conversation_text, row.completion)
                 jobs.append((i, name, prompt))
     corpus = [p for _, _, p in jobs]
-    model_dir = build_tiny_model(
-        work / "model",
-        arch="llama",
-        layers=args.layers,
-        hidden=args.hidden,
-        heads=max(1, args.hidden // 64),
-        vocab_size=4000,
-        corpus=corpus,
-        max_positions=4096,
-    )
+    model_dir = bench_model(work / "model", corpus, args.layers, args.hidden)
     answers = Answers.of(art)
     grader = HFGrader.from_pretrained(
         str(model_dir), answers=answers, device="cpu", dtype="float32", batch_size=args.batch_size

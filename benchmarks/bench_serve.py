@@ -294,8 +294,7 @@ def main() -> int:
     args = ap.parse_args()
 
     import torch
-    from bench_grade import bench_spec
-    from tiny_models import build_tiny_model
+    from bench_grade import bench_model, bench_spec
 
     from specc.artifact import load_artifact
     from specc.grade import read_rows
@@ -332,16 +331,7 @@ def main() -> int:
             for r in rows[:100]
             for p in art.response_type(r["response_type"]).propositions
         ]
-        model = build_tiny_model(
-            work / "model",
-            arch="llama",
-            layers=args.layers,
-            hidden=args.hidden,
-            heads=max(1, args.hidden // 64),
-            vocab_size=4000,
-            corpus=corpus,
-            max_positions=4096,
-        )
+        model = bench_model(work / "model", corpus, args.layers, args.hidden)
         print(f"hf grader: llama {args.layers} layers x {args.hidden} hidden, float32", flush=True)
         hf_rows = rows[:: max(1, len(rows) // args.hf_rows)][: args.hf_rows]
         results["hf"] = run_grader("hf", hf_art, f"hf:{model}", hf_rows, args, work)

@@ -188,12 +188,15 @@ class LagrangeController:
         if self._updates > self.delay:
             gap = float(np.mean(self._costs)) - self.limit
             # d/d(log λ) of -(gap * exp(log λ)) is -gap * λ; SGD subtracts lr times it.
-            log_lambda = self._log_lambda + self.lr * gap * self.lam
-            ceiling = MAX_LOG_LAMBDA
-            if self.lambda_max is not None:
-                ceiling = min(ceiling, math.log(self.lambda_max))
-            self._log_lambda = min(log_lambda, ceiling)
+            self._log_lambda = self._clamped(self._log_lambda + self.lr * gap * self.lam)
         return self.lam
+
+    def _clamped(self, log_lambda: float) -> float:
+        """``log_lambda`` capped at ``log lambda_max`` and :data:`MAX_LOG_LAMBDA`."""
+        ceiling = MAX_LOG_LAMBDA
+        if self.lambda_max is not None:
+            ceiling = min(ceiling, math.log(self.lambda_max))
+        return min(log_lambda, ceiling)
 
     def shape(self, rewards: Any, costs: Any) -> FloatArray:
         """``(r - λ c) / (1 + λ)`` per completion (rewards or advantages alike)."""
@@ -242,10 +245,7 @@ class LagrangeController:
                 where,
                 "resume with the same policy, or start the multiplier afresh",
             )
-        ceiling = MAX_LOG_LAMBDA
-        if self.lambda_max is not None:
-            ceiling = min(ceiling, math.log(self.lambda_max))
-        self._log_lambda = min(log_lambda, ceiling)
+        self._log_lambda = self._clamped(log_lambda)
         self._costs = deque(costs.tolist(), maxlen=self.window)
         self._updates = updates
 

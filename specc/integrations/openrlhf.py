@@ -104,7 +104,6 @@ class _Scorer:
     def __call__(
         self, queries: Sequence[str], prompts: Sequence[str], labels: Sequence[Any]
     ) -> dict[str, Any]:
-        from specc.serve.engine import Sample
         from specc.serve.protocol import parse_get_reward
 
         request = parse_get_reward(
@@ -113,9 +112,7 @@ class _Scorer:
             max_rows=max(1, len(queries)),
             default_response_type=self.settings["response_type"],
         )
-        for row in request.rows:
-            self.engine.resolve(row)
-        samples = [Sample(row) for row in request.rows]
+        samples = self.engine.samples(request.rows)
         return self.engine.openrlhf_reply(self.batcher.submit(samples))
 
 

@@ -193,17 +193,13 @@ def create_app(engine: RewardEngine, config: ServeConfig) -> FastAPI:
             max_rows=config.max_request_rows,
             default_response_type=config.default_response_type,
         )
-        for row in parsed.rows:
-            engine.resolve(row)
-        scored = await batcher.submit([Sample(row) for row in parsed.rows])
+        scored = await batcher.submit(engine.samples(parsed.rows))
         return JSONResponse(engine.openrlhf_reply(scored))
 
     @app.post("/score")
     async def score(request: Request) -> JSONResponse:
         parsed = parse_score(await rows_of(request), max_rows=config.max_request_rows)
-        for row in parsed.rows:
-            engine.resolve(row)
-        scored = await batcher.submit([Sample(row, parsed.observe) for row in parsed.rows])
+        scored = await batcher.submit(engine.samples(parsed.rows, parsed.observe))
         return JSONResponse(engine.score_reply(scored))
 
     @app.get("/health")

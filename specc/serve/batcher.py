@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -51,7 +51,6 @@ class BatchStats:
     requests: int = 0
     largest: int = 0
     busy_s: float = 0.0
-    sizes: list[int] = field(default_factory=list)  # the last few batch sizes
 
 
 class MicroBatcher(Generic[T, R]):
@@ -153,7 +152,6 @@ class MicroBatcher(Generic[T, R]):
         s.requests += len(batch)
         s.largest = max(s.largest, rows)
         s.busy_s += time.monotonic() - t0
-        s.sizes = [*s.sizes[-63:], rows]
         self._last_requests = len(batch)
         for pending, result in zip(batch, results, strict=True):
             if pending.future.done():  # the client went away

@@ -56,6 +56,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def url_of(sock: socket.socket) -> str:
+    """``http://HOST:PORT`` of a listening socket (an IPv6 host in brackets)."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
 def head_deadline_protocol(seconds: float) -> type[Any]:
     """uvicorn's HTTP/1.1 protocol (h11), with a deadline on each request's head.
 
@@ -135,8 +142,7 @@ class BackgroundServer:
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, **options: Any):
         self.sock = bind(host, port)
         self.server = uvicorn_server(app, **options)
-        addr = self.sock.getsockname()
-        self.url = f"http://{addr[0] if ':' not in addr[0] else f'[{addr[0]}]'}:{addr[1]}"
+        self.url = url_of(self.sock)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
         )
@@ -274,7 +280,6 @@ def run_serve(args: argparse.Namespace) -> int:
             raise UsageError(f"--response-type: {exc.args[0]}") from None
     engine.warm_up()
     sock = bind(args.host, args.port)
-    host, port = sock.getsockname()[:2]
     app = create_app(engine, config)
     server = uvicorn_server(
         app,
@@ -283,14 +288,13 @@ def run_serve(args: argparse.Namespace) -> int:
         head_timeout=config.body_timeout_s,
     )
     m = engine.artifact.manifest
-    shown = f"[{host}]" if ":" in host else host
     shaping = ""
     if engine.shaping:
         lams = ", ".join(f"{c} {v['lambda']:.4g}" for c, v in engine.lagrange_status().items())
         shaping = f"; rewards shaped by constraints (lambda: {lams})"
     print(
         f"specc serve: {m.name} {m.version} graded by {engine.grader_source} on "
-        f"http://{shown}:{port} (POST /get_reward, /score; GET /health, /metrics){shaping}",
+        f"{url_of(sock)} (POST /get_reward, /score; GET /health, /metrics){shaping}",
         file=sys.stderr,
         flush=True,
     )

@@ -224,6 +224,12 @@ class RewardEngine:
                 )
         return rt
 
+    def samples(self, rows: Sequence[Row], observe: bool = True) -> list[Sample]:
+        """One request's rows, each checked (:meth:`resolve`), ready to queue."""
+        for row in rows:
+            self.resolve(row)
+        return [Sample(row, observe) for row in rows]
+
     # ---------------------------------------------------------------- grading
 
     def grade(self, samples: Sequence[Sample]) -> list[Scored]:
