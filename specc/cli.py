@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from specc.errors import DataError, Diagnostic, SpecccError, SpecError, UsageError
+from specc.errors import DataError, Diagnostic, SpecccError, SpecError, UsageError, did_you_mean
 
 
 class Exit(enum.IntEnum):
@@ -316,17 +316,15 @@ _STRICT_LABELS = (
 
 
 def _did_you_mean(message: str) -> str | None:
-    """For argparse's "invalid choice: 'chek' (choose from 'check', ...)", the closest
-    choice, if one is close."""
-    import difflib
+    """For argparse's "invalid choice: 'chek' (choose from 'check', ...)", "did you
+    mean 'check'?" if a choice is close (:func:`specc.errors.did_you_mean`)."""
     import re
 
     found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
     if found is None:
         return None
     choices = [c.strip().strip("'\"") for c in found.group(2).split(",")]
-    close = difflib.get_close_matches(found.group(1), choices, n=1)
-    return close[0] if close else None
+    return did_you_mean(found.group(1), choices)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -334,13 +332,9 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         print(f"specc: error: {message}", file=sys.stderr)
         if "= hint:" not in message:
-            close = _did_you_mean(message)
-            if close is not None:
-                print(
-                    f"  = hint: did you mean '{close}'? see `{self.prog} --help`", file=sys.stderr
-                )
-            else:
-                print(f"  = hint: see `{self.prog} --help`", file=sys.stderr)
+            see = f"see `{self.prog} --help`"
+            close = _did_you_mean(message)  # "did you mean 'check'?", or None
+            print(f"  = hint: {close} {see}" if close else f"  = hint: {see}", file=sys.stderr)
         raise SystemExit(int(Exit.USAGE))
 
 
