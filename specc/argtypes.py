@@ -27,12 +27,12 @@ __all__ = [
 ]
 
 
-def _int(text: str, low: int, what: str) -> int:
+def _int(text: str, low: int, what: str, high: int | None = None) -> int:
     try:
         value = int(text, 10)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}") from None
-    if value < low:
+    if value < low or (high is not None and value > high):
         raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}")
     return value
 
@@ -49,10 +49,7 @@ def non_negative_int(text: str) -> int:
 
 def port(text: str) -> int:
     """A TCP port, 0 to 65535 (0: any free port)."""
-    value = _int(text, 0, "a port number from 0 to 65535")
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"must be a port number from 0 to 65535, not {text!r}")
-    return value
+    return _int(text, 0, "a port number from 0 to 65535", high=65535)
 
 
 def _float(text: str) -> float:

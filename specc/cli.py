@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from specc.errors import DataError, Diagnostic, SpecccError, SpecError, UsageError
+from specc.errors import DataError, Diagnostic, SpecccError, SpecError, UsageError, did_you_mean
 
 
 class Exit(enum.IntEnum):
@@ -316,17 +316,15 @@ _STRICT_LABELS = (
 
 
 def _did_you_mean(message: str) -> str | None:
-    """For argparse's "invalid choice: 'chek' (choose from 'check', ...)", the closest
-    choice, if one is close."""
-    import difflib
+    """For argparse's "invalid choice: 'chek' (choose from 'check', ...)", "did you
+    mean 'check'?" if a choice is close (:func:`specc.errors.did_you_mean`)."""
     import re
 
     found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
     if found is None:
         return None
     choices = [c.strip().strip("'\"") for c in found.group(2).split(",")]
-    close = difflib.get_close_matches(found.group(1), choices, n=1)
-    return close[0] if close else None
+    return did_you_mean(found.group(1), choices)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -334,22 +332,21 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         print(f"specc: error: {message}", file=sys.stderr)
         if "= hint:" not in message:
-            close = _did_you_mean(message)
-            if close is not None:
-                print(
-                    f"  = hint: did you mean '{close}'? see `{self.prog} --help`", file=sys.stderr
-                )
-            else:
-                print(f"  = hint: see `{self.prog} --help`", file=sys.stderr)
+            see = f"see `{self.prog} --help`"
+            close = _did_you_mean(message)  # "did you mean 'check'?", or None
+            print(f"  = hint: {close} {see}" if close else f"  = hint: {see}", file=sys.stderr)
         raise SystemExit(int(Exit.USAGE))
 
 
-def _command(sub: Any, name: str, summary: str, example: str) -> argparse.ArgumentParser:
-    """A subcommand whose ``--help`` ends with ``example`` (one command per line)."""
+def _command(
+    sub: Any, name: str, summary: str, example: str, description: str | None = None
+) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` ends with ``example`` (one command per line); its
+    description is ``summary`` as a sentence unless given."""
     parser: argparse.ArgumentParser = sub.add_parser(
         name,
         help=summary,
-        description=summary[:1].upper() + summary[1:] + ".",
+        description=description or summary[:1].upper() + summary[1:] + ".",
         epilog="example:\n" + "\n".join(f"  {line}" for line in example.splitlines()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -505,21 +502,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_allow_path(c)
     c.set_defaults(func=cmd_check)
 
-    t = sub.add_parser(
+    t = _command(
+        sub,
         "test",
-        help="run the tests a policy or a test file declares",
+        "run the tests a policy or a test file declares",
+        "specc test policies/minimal.rbr policies/safety_test.rbr\n"
+        "specc test policies/safety_test.rbr --grader rules --format json",
         description=(
             "Run `test` blocks. Rule tests (given answers, an expected tier) are proved\n"
             "for every value of the propositions they leave out, without a grader.\n"
             "Completion tests (a reply to grade) run only with --grader. Exits 1 when a\n"
             "test fails or the spec has errors."
         ),
-        epilog=(
-            "example:\n"
-            "  specc test policies/minimal.rbr policies/safety_test.rbr\n"
-            "  specc test policies/safety_test.rbr --grader rules --format json"
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     t.add_argument("files", nargs="+", metavar="SPEC", help="policies or test files")
     t.add_argument(
@@ -676,17 +670,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--strict-labels", action="store_true", help=_STRICT_LABELS)
     b.set_defaults(func=cmd_build)
 
-    im = sub.add_parser(
+    im = _command(
+        sub,
         "import",
-        help="convert an RBR proposition config (YAML) into a .rbr policy",
+        "convert an RBR proposition config (YAML) into a .rbr policy",
+        "specc import proposition_prompts.yaml -o policies/imported.rbr",
         description=_wrap(
             "Convert an RBR proposition config (the YAML format of OpenAI's RBR "
             "release: prompt_template, simple_propositions, derived_propositions, "
             "completion_classes, completion_class_order) into a .rbr policy that checks clean "
             "and is in the canonical layout. See docs/authoring.md."
         ),
-        epilog="example:\n  specc import proposition_prompts.yaml -o policies/imported.rbr",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     im.add_argument("config", metavar="CONFIG.yaml", help="the config to convert")
     im.add_argument(
@@ -827,19 +821,19 @@ def _add_serve(sub: Any) -> None:
 
     d = ServeConfig()
     lo = LagrangeOptions()
-    s = sub.add_parser(
+    s = _command(
+        sub,
         "serve",
-        help="serve the reward over HTTP (OpenRLHF's /get_reward, /score)",
+        "serve the reward over HTTP (OpenRLHF's /get_reward, /score)",
+        "specc serve out/safety --grader hf:models/grader --port 8000\n"
+        "# then, in OpenRLHF (docs/integrations.md):\n"
+        "#   python -m openrlhf.cli.train_ppo_ray ... --data.label_key response_type \\\n"
+        "#     --reward.remote_url http://127.0.0.1:8000/get_reward",
         description=_wrap(
             "A reward server: OpenRLHF's remote reward protocol on POST /get_reward, "
             "plain rows on POST /score, GET /health and GET /metrics (Prometheus text). "
             "Concurrent requests are graded together in micro-batches."
         ),
-        epilog="example:\n  specc serve out/safety --grader hf:models/grader --port 8000\n"
-        "  # then, in OpenRLHF (docs/integrations.md):\n"
-        "  #   python -m openrlhf.cli.train_ppo_ray ... --data.label_key response_type \\\n"
-        "  #     --reward.remote_url http://127.0.0.1:8000/get_reward",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     s.add_argument("artifact", metavar="ARTIFACT", help="a compiled artifact with fitted weights")
     s.add_argument(

@@ -55,12 +55,6 @@ __all__ = [
 ]
 
 
-def _fail(path: Path | str, exc: OSError, action: str = "cannot write") -> UsageError:
-    """``exc`` while doing ``action`` to ``path``, as a UsageError with the errno's hint
-    (one table for all of specc: :func:`specc.oserrors.os_error`)."""
-    return os_error(exc, path, action.removeprefix("cannot "))
-
-
 def _temp_name(target: Path, suffix: str) -> Path:
     return target.with_name(f".{target.name[:100]}.{os.getpid()}.{secrets.token_hex(4)}{suffix}")
 
@@ -110,7 +104,7 @@ def make_dirs(path: Path) -> None:
             "  = hint: choose a new or empty directory (or remove the file)"
         ) from None
     except OSError as exc:
-        raise _fail(path, exc, "cannot create the directory") from None
+        raise os_error(exc, path, "create the directory") from None
 
 
 def _write_file(path: Path, data: bytes) -> None:
@@ -181,7 +175,7 @@ class Staging:
             _write_file(temp, data)
         except OSError as exc:
             self.discard()
-            raise _fail(path, exc) from None
+            raise os_error(exc, path, "write") from None
         return temp
 
     @contextlib.contextmanager
@@ -200,7 +194,7 @@ class Staging:
                 os.fsync(f.fileno())
         except OSError as exc:
             self.discard()
-            raise _fail(path, exc) from None
+            raise os_error(exc, path, "write") from None
         except BaseException:
             self.discard()
             raise
@@ -216,7 +210,7 @@ class Staging:
             os.mkdir(temp, 0o777)
         except OSError as exc:
             self.discard()
-            raise _fail(path, exc, "cannot create the directory") from None
+            raise os_error(exc, path, "create the directory") from None
         self._moves.append(_Move(temp, path, is_dir=True, keep=keep))
         return temp
 
@@ -229,7 +223,7 @@ class Staging:
         except OSError as exc:
             final = next((m.target for m in self._moves if m.temp == directory), directory)
             self.discard()
-            raise _fail(final / relative, exc) from None
+            raise os_error(exc, final / relative, "write") from None
 
     def discard(self) -> None:
         """Remove every temp file and directory; the targets stay as they were."""
@@ -252,7 +246,7 @@ class Staging:
         except OSError as exc:
             for move in moves:
                 _remove(move.temp)
-            raise _fail(moves[0].target, exc) from None
+            raise os_error(exc, moves[0].target, "write") from None
 
 
 def _swap_dir(move: _Move) -> None:

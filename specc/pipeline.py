@@ -171,9 +171,9 @@ def _fit_and_save(
     extra: Mapping[str, Any] | None = None,
     startup: float | None = None,
     locate: Locate | None = None,
-) -> tuple[list[FitResult], dict[str, Any]]:
+) -> dict[str, Any]:
     """Fit, save the weights and the report, print the summary table (unless
-    ``args.json``); returns the results and their JSON summary (``--json``)."""
+    ``args.json``); returns the fit's JSON summary (``--json``)."""
     t_start = time.perf_counter()
     from specc.files import Staging
     from specc.fit import summary_table, write_report
@@ -228,7 +228,7 @@ def _fit_and_save(
         + (f", {paths.png}" if paths.png else ""),
         quiet,
     )
-    return results, {
+    return {
         "weights": str(artifact.path / WEIGHTS_DIR),
         "report": str(paths.json),
         "plot": str(paths.png) if paths.png else None,
@@ -275,7 +275,7 @@ def run_fit(args: argparse.Namespace) -> int:
     report_dir = Path(args.report) if args.report else artifact.path
     if startup is not None:  # until now: reading the command line and the artifact
         startup += time.perf_counter() - t_run
-    _, summary = _fit_and_save(artifact, features, report_dir, args, startup=startup)
+    summary = _fit_and_save(artifact, features, report_dir, args, startup=startup)
     if args.json:
         print(json.dumps(summary, indent=2, allow_nan=False))
     return 0
@@ -332,7 +332,7 @@ def run_build(args: argparse.Namespace) -> int:
             wheres.extend(row.where for row in read_rows(data))
         return wheres[i]
 
-    _, fitted = _fit_and_save(
+    fitted = _fit_and_save(
         load_artifact(out),
         features,
         out,
