@@ -329,10 +329,8 @@ def fit_response_type(
 
     rewards = rewards_of(data.features, opt.weights, data.base_reward)
     if not (np.isfinite(opt.weights).all() and np.isfinite(rewards).all()):
-        # The training rows' column maxima, gathered again only now that they are needed.
-        xs = gather_rows(data.features, train_rows, dtype)
-        col_absmax = np.abs(xs).max(axis=0).astype(np.float64) if n_train else np.zeros(xs.shape[1])
-        j = blame_feature(opt.weights, col_absmax)
+        # The training rows, gathered again only now that the blame needs them.
+        j = blame_feature(opt.weights, gather_rows(data.features, train_rows, dtype))
         raise FitOverflow(
             f"{label}: the fit gave a reward that is not a finite number, through "
             f"feature {feature_names[j]!r} (weight {opt.weights[j]:.3g}); nothing was saved",
