@@ -23,11 +23,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["AuditedRow", "Disagreement", "LabelAudit", "audit_labels"]
+__all__ = ["EPS", "AuditedRow", "Disagreement", "LabelAudit", "audit_labels", "is_certain"]
 
 #: How many disagreeing rows a report shows.
 SHOWN = 5
-_EPS = 1e-9
+#: A probability within this of 0 or 1 counts as 0 or 1.
+EPS = 1e-9
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,9 @@ class AuditedRow(Protocol):
     def classes(self) -> Mapping[str, float]: ...
 
 
-def _certain(p: float) -> bool:
-    return p <= _EPS or p >= 1.0 - _EPS
+def is_certain(p: float) -> bool:
+    """Whether ``p`` is 0 or 1 (within :data:`EPS`)."""
+    return p <= EPS or p >= 1.0 - EPS
 
 
 def audit_labels(rows: Sequence[AuditedRow], locate: Callable[[int], str]) -> LabelAudit:
@@ -128,9 +130,9 @@ def audit_labels(rows: Sequence[AuditedRow], locate: Callable[[int], str]) -> La
         if label is None:
             audit.unlabelled += 1
             continue
-        if all(_certain(p) for p in row.propositions.values()):
+        if all(is_certain(p) for p in row.propositions.values()):
             audit.audited += 1
-            implied = next((t for t, p in row.classes.items() if p >= 1.0 - _EPS), None)
+            implied = next((t for t, p in row.classes.items() if p >= 1.0 - EPS), None)
             if implied is not None and implied != label:
                 audit.disagreements.append(
                     Disagreement(locate(i), row.id, row.response_type, label, implied)

@@ -128,11 +128,14 @@ class Seal:
         """The unit's identity: the sha256 of :meth:`payload`."""
         return hashlib.sha256(self.payload()).hexdigest()
 
+    def mac_with(self, key: bytes) -> str:
+        """The HMAC-SHA256 of :meth:`payload` under ``key`` (hex)."""
+        return hmac.new(key, self.payload(), hashlib.sha256).hexdigest()
+
     def signed(self, key: bytes | None) -> Seal:
         if key is None:
             return Seal(self.kind, self.spec_hash, self.files)
-        mac = hmac.new(key, self.payload(), hashlib.sha256).hexdigest()
-        return Seal(self.kind, self.spec_hash, self.files, key_id(key), mac)
+        return Seal(self.kind, self.spec_hash, self.files, key_id(key), self.mac_with(key))
 
     def to_json(self) -> str:
         signature = None if self.mac is None else {"alg": "hmac-sha256", "key_id": self.key_id}
@@ -289,8 +292,7 @@ def read_unit(
                 f"signed with key {seal.key_id}, but the configured key is {configured}",
                 f"{remedy}, with the same signing key",
             )
-        expected = hmac.new(key, seal.payload(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, seal.mac):
+        if not hmac.compare_digest(seal.mac_with(key), seal.mac):
             raise _bad(seal_path, "signature does not match: the unit was altered", remedy)
     files: dict[str, bytes] = {}
     total = 0

@@ -324,13 +324,13 @@ def fit_response_type(
         settings.replace(weight_decay=weight_decay),
         x0=selection.weights if selection is not None else None,
     )
-    col_absmax = np.abs(xs).max(axis=0).astype(np.float64) if n_train else np.zeros(xs.shape[1])
     del hinge, xs, base, row_margin  # frees the optimiser's buffers before the metrics
     t4 = time.perf_counter()
 
     rewards = rewards_of(data.features, opt.weights, data.base_reward)
     if not (np.isfinite(opt.weights).all() and np.isfinite(rewards).all()):
-        j = blame_feature(opt.weights, col_absmax)
+        # The training rows, gathered again only now that the blame needs them.
+        j = blame_feature(opt.weights, gather_rows(data.features, train_rows, dtype))
         raise FitOverflow(
             f"{label}: the fit gave a reward that is not a finite number, through "
             f"feature {feature_names[j]!r} (weight {opt.weights[j]:.3g}); nothing was saved",

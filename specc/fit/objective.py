@@ -129,9 +129,11 @@ class FitOverflow(DataError):
     """The objective became non-finite during a fit."""
 
 
-def blame_feature(weights: FloatArray, col_absmax: FloatArray) -> int:
-    """The index of the feature whose term ``|w_j| * max |x_j|`` is largest (a weight
-    that is not finite counts as infinite): the likely cause of an overflow."""
+def blame_feature(weights: FloatArray, x: Floats) -> int:
+    """The index of the feature whose term ``|w_j| * max |x_j|`` over the rows ``x``
+    is largest (a weight that is not finite counts as infinite): the likely cause of
+    an overflow."""
+    col_absmax = np.abs(x).max(axis=0).astype(np.float64) if x.shape[0] else np.zeros(x.shape[1])
     with np.errstate(over="ignore", invalid="ignore"):
         size = np.abs(weights) * col_absmax
     size = np.where(np.isfinite(size), size, np.inf)
@@ -184,7 +186,6 @@ class HingeObjective:
         self._chunks = chunk_bounds(self._better, self._worse, chunk_pairs)
         self._worse_count = np.zeros(self.n, dtype=np.int64)
         self._better_count = np.zeros(self.n, dtype=np.int64)
-        self._col_absmax: FloatArray | None = None
 
     def rewards(self, weights: npt.ArrayLike) -> Floats:
         """``x @ w (+ offset)`` in the objective's precision."""
@@ -241,12 +242,8 @@ class HingeObjective:
 
     def overflow(self, weights: FloatArray) -> FitOverflow:
         """The error for an evaluation at ``weights`` that overflowed."""
-        if self._col_absmax is None:
-            self._col_absmax = (
-                np.abs(self._x).max(axis=0).astype(np.float64) if self.n else np.zeros(self.d)
-            )
         names = self.feature_names or tuple(f"column {j}" for j in range(self.d))
-        j = blame_feature(weights, self._col_absmax)
+        j = blame_feature(weights, self._x)
         return FitOverflow(
             f"the fit overflowed (the reward is not a finite number) through feature "
             f"{names[j]!r}: its weight reached {weights[j]:.3g}",

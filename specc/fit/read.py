@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from specc.audit import EPS, is_certain
 from specc.errors import DataError, did_you_mean
 from specc.fit.data import check_base_reward, check_values
 from specc.jsonl import iter_jsonl
@@ -85,7 +86,6 @@ class AuditRow:
 
 _UNCERTAIN: Mapping[str, float] = {"": 0.5}
 _NONE: Mapping[str, float] = {}
-_EPS = 1e-9
 
 
 class AuditRows(Sequence[AuditRow]):
@@ -98,8 +98,9 @@ class AuditRows(Sequence[AuditRow]):
     def add(self, obj: dict[str, Any]) -> None:
         label = obj.get("completion_label")
         props = obj.get("propositions")
+        # is_certain, inlined: a call per value would slow every row of the read
         certain = isinstance(props, dict) and all(
-            isinstance(p, (int, float)) and (p <= _EPS or p >= 1.0 - _EPS) for p in props.values()
+            isinstance(p, (int, float)) and (p <= EPS or p >= 1.0 - EPS) for p in props.values()
         )
         classes = obj.get("classes")
         implied = None
@@ -108,7 +109,7 @@ class AuditRows(Sequence[AuditRow]):
                 (
                     str(t)
                     for t, p in classes.items()
-                    if isinstance(p, (int, float)) and p >= 1.0 - _EPS
+                    if isinstance(p, (int, float)) and p >= 1.0 - EPS
                 ),
                 None,
             )
@@ -220,8 +221,8 @@ class _Builder:
         found = [classes.get(t) for t in rt.tiers] if isinstance(classes, dict) else []
         probs = [float(p) for p in found if isinstance(p, (int, float)) and not isinstance(p, bool)]
         if len(probs) == len(rt.tiers):
-            certain = [i for i, p in enumerate(probs) if p >= 1.0 - 1e-9]
-            if len(certain) == 1 and all(p <= 1e-9 or p >= 1 - 1e-9 for p in probs):
+            certain = [i for i, p in enumerate(probs) if p >= 1.0 - EPS]
+            if len(certain) == 1 and all(is_certain(p) for p in probs):
                 return certain[0]
         raise DataError(
             "row has no completion_label and its propositions are not all 0/1",

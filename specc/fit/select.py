@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from specc.fit.objective import HingeObjective
+from specc.fit.objective import HingeObjective, matvec
 from specc.fit.optimize import run_lbfgs
 from specc.fit.settings import WEIGHT_DECAY_GRID, FitSettings
 
@@ -94,7 +94,7 @@ class PairScorer:
     worse: npt.NDArray[np.signedinteger[Any]]
 
     def score(self, weights: FloatArray) -> tuple[int, float]:
-        rewards = np.einsum("ij,j->i", self.x, weights.astype(self.x.dtype)).astype(np.float64)
+        rewards = matvec(self.x, weights).astype(np.float64)
         if self.offset is not None:
             rewards += self.offset
         gap = rewards[self.better] - rewards[self.worse]
