@@ -221,6 +221,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
 def cmd_build(args: argparse.Namespace) -> int:
     from specc.pipeline import run_build
 
+    _allow_paths(args)  # refused before anything is written, as check and compile do
     return run_build(args)
 
 

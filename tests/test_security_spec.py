@@ -294,10 +294,21 @@ def test_allow_path_admits_a_shared_library_and_the_artifact_is_location_free(
         assert (spec.parent / "art" / name).read_bytes() == (tmp_path / "art2" / name).read_bytes()
 
 
-def test_allow_path_must_be_a_directory(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["check", "p.rbr"],
+        ["test", "p.rbr"],
+        ["compile", "p.rbr", "-o", "art"],
+        ["build", "p.rbr", "--data", "d.jsonl", "-o", "art"],
+    ],
+)
+def test_allow_path_must_be_a_directory(tmp_path: Path, command: list[str]) -> None:
     write(tmp_path / "p.rbr", HEADER + BODY)
-    out = assert_fails_cleanly(specc("check", "--allow-path", "nope", "p.rbr", cwd=tmp_path), 2)
+    write(tmp_path / "d.jsonl", "")
+    out = assert_fails_cleanly(specc(*command, "--allow-path", "nope", cwd=tmp_path), 2)
     assert "--allow-path nope: no such directory" in out
+    assert not (tmp_path / "art").exists()
 
 
 # --------------------------------------------------------------------------- regexes
