@@ -143,10 +143,12 @@ def _has_surrogate(obj: Any) -> bool:
     return False
 
 
-def parse_line(raw: bytes | str, where: str) -> Any:
+def parse_line(raw: bytes | str, where: str, *, document: bool = False) -> Any:
     """Decode one line (without or with its newline) into a JSON value, within bounds.
 
-    Raises :class:`DataError` at ``where`` for bad UTF-8, bad JSON or a crossed bound."""
+    Raises :class:`DataError` at ``where`` for bad UTF-8, bad JSON or a crossed bound.
+    ``document=True`` reads a whole JSON text that is not a line of a JSONL file (an
+    HTTP body, ``specc explain``'s row), and the hints say so."""
     if isinstance(raw, bytes):
         try:
             text = raw.decode("utf-8")
@@ -154,7 +156,7 @@ def parse_line(raw: bytes | str, where: str) -> Any:
             raise DataError(
                 f"not UTF-8 text (byte {exc.start}: 0x{raw[exc.start]:02x})",
                 where,
-                "save the file as UTF-8",
+                "encode it as UTF-8" if document else "save the file as UTF-8",
             ) from None
     else:
         text = raw
@@ -164,14 +166,17 @@ def parse_line(raw: bytes | str, where: str) -> Any:
     except json.JSONDecodeError as exc:
         if text.startswith("\ufeff"):  # Windows editors write one; it is not JSON
             raise DataError(
-                "the line starts with a byte order mark (U+FEFF), which is not JSON",
+                f"the {'text' if document else 'line'} starts with a byte order mark "
+                "(U+FEFF), which is not JSON",
                 where,
-                "save the file as UTF-8 without a BOM",
+                "drop the byte order mark" if document else "save the file as UTF-8 without a BOM",
             ) from None
         raise DataError(
             f"invalid JSON: {exc.msg} (column {exc.colno})",
             where,
-            "each line must be one complete JSON object",
+            "send one complete JSON value"
+            if document
+            else "each line must be one complete JSON object",
         ) from None
     except _Bad as exc:
         raise DataError(str(exc), where, _NUMBER_HINT) from None

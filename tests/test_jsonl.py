@@ -117,3 +117,25 @@ def test_read_json_file_reads_one_bounded_document(tmp_path: Path) -> None:
     assert "hint" not in str(e.value)
     with pytest.raises(DataError, match=r"missing\.json: cannot read the state: .*No such file"):
         read_json_file(tmp_path / "missing.json", "the state", 100)
+
+
+@pytest.mark.parametrize(
+    ("raw", "line_hint", "document_hint"),
+    [
+        (b'{"a": 1', "each line must be one complete JSON object", "send one complete JSON value"),
+        (b"\xff\xfe", "save the file as UTF-8", "encode it as UTF-8"),
+        ('\ufeff{"a": 1}'.encode(), "save the file as UTF-8 without a BOM", "drop the byte order"),
+    ],
+)
+def test_a_document_is_not_told_about_lines_or_files(
+    raw: bytes, line_hint: str, document_hint: str
+) -> None:
+    """An HTTP body is one JSON text, not a line of a file: its hints say so."""
+    with pytest.raises(DataError) as line:
+        parse_line(raw, "d.jsonl:3")
+    with pytest.raises(DataError) as document:
+        parse_line(raw, "request body", document=True)
+    assert line_hint in str(line.value)
+    assert document_hint in str(document.value)
+    assert "line" not in str(document.value).split("\n", 1)[1]
+    assert "file" not in str(document.value)

@@ -472,7 +472,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         self._disarm()  # the request is in; the model may take its time
         try:
-            body = parse_line(raw, "request body")
+            body = parse_line(raw, "request body", document=True)
             if not isinstance(body, dict):
                 raise RequestError(400, "the request body must be a JSON object")
             reply = route(self.server.service, body)

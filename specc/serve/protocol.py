@@ -53,7 +53,7 @@ def decode_json(body: bytes) -> Any:
     strict UTF-8, nesting depth, number sizes, no NaN, no lone surrogates); 400
     otherwise."""
     try:
-        return parse_line(body, "request body")
+        return parse_line(body, "request body", document=True)
     except DataError as exc:
         raise RequestError(400, str(exc)) from None
 
